@@ -1,0 +1,98 @@
+# Two commands matter: `make run` and `make test`. Both bootstrap .venv on their own.
+# Everything else is listed by `make help`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PY     := $(BIN)/python
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run dev serve worker test test-fast test-e2e test-cov lint format \
+        check-architecture db-ensure db-create db-info db-migrate migrate-safe migrate-status \
+        settings-docs bench clean clean-dry pre-commit-run
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the project with its dev tools
+
+run: venv ## create the database if missing, migrate, start server + worker (PORT=8000)
+	$(PY) -m server run
+
+dev: venv ## like run, restarting on code changes, with DEBUG logs
+	DEBUG=true $(BIN)/watchfiles --filter python '$(PY) -m server run' server handlers storage workers signaling
+
+serve: venv ## start only the server
+	$(PY) -m server serve
+
+worker: venv ## start only the worker
+	$(PY) -m workers
+
+test: venv ## run every test (real PostgreSQL, Redis, RabbitMQ, Chromium)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv ## unit and integration tests, without processes, browsers or broker restarts
+	$(BIN)/pytest -m "not e2e and not slow and not disruptive" $(PYTEST_ARGS)
+
+test-e2e: venv ## only the tests that start processes or a browser
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+test-cov: venv ## every test, with a coverage report (fails under 80%)
+	$(BIN)/pytest --cov --cov-report=term --cov-report=html $(PYTEST_ARGS)
+
+lint: venv ## ruff, formatting check, mypy strict, architecture contracts, generated docs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(PY) -m server settings-docs --check
+
+format: venv ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check-architecture: venv ## the import contracts of setup.cfg
+	$(BIN)/lint-imports
+
+pre-commit-run: venv ## run the pre-commit hooks on every file
+	$(BIN)/pre-commit run --all-files
+
+db-ensure: venv ## create the database if it is missing
+	$(PY) -m server db ensure
+
+db-create: venv ## create the database (fails if it exists)
+	$(PY) -m server db create
+
+db-info: venv ## show the server, database and migration revision
+	$(PY) -m server db info
+
+db-migrate migrate-safe: venv ## ensure the database exists, then migrate to head
+	$(PY) -m server db migrate
+
+migrate-status: venv ## current revision and pending migrations
+	$(PY) -m server db status
+
+settings-docs: venv ## regenerate docs/CONFIGURATION.md and .env.example from Settings
+	$(PY) -m server settings-docs --write
+
+bench: venv ## run the benchmarks and print a table (see docs/BENCHMARKS.md)
+	$(PY) -m bench $(BENCH_ARGS)
+
+CLEAN_FIND := find . -path ./.venv -prune -o -path ./.git -prune -o \( -name __pycache__ \
+    -o -name .pytest_cache -o -name .mypy_cache -o -name .ruff_cache -o -name htmlcov \
+    -o -name .coverage -o -name 'coverage.xml' -o -name '*.egg-info' -o -name '.import_linter_cache' \
+    \) -prune
+
+clean-dry: ## show what clean would delete
+	@$(CLEAN_FIND) -print
+
+clean: ## delete caches and reports (never .venv, sources or .env)
+	@$(CLEAN_FIND) -exec rm -rf {} + -print

@@ -1,0 +1,34 @@
+"""`create_app(settings)`: the whole application assembled, without doing any I/O.
+
+Middlewares, outermost first: tracing -> request id -> metrics -> errors. Resources open in
+cleanup contexts (server/resources.py); routes come from handlers/routes.py.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server import keys, resources
+from server.errors import error_middleware
+from server.metrics import Metrics, metrics_middleware
+from server.settings import Settings
+from server.telemetry import configure_tracing, request_id_middleware
+
+
+def create_app(settings: Settings) -> web.Application:
+    from handlers.routes import setup_routes
+
+    if settings.TRACING_ENABLED:
+        # Instruments aiohttp once per process: every Application made afterwards gets the
+        # tracing middleware as its outermost layer.
+        configure_tracing(settings)
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        client_max_size=settings.MAX_REQUEST_BODY,
+    )
+    app[keys.settings] = settings
+    app[keys.metrics] = Metrics()
+    app[keys.openapi_cache] = {}
+    app.cleanup_ctx.extend(resources.CLEANUP_CONTEXTS)
+    setup_routes(app)
+    return app

@@ -1,0 +1,198 @@
+"""The error tree and the middleware that renders every error as one JSON envelope.
+
+    AppError                      (500 internal_error)
+    +-- BadRequest                (400 bad_request)
+    |   +-- MalformedJSON         (400 malformed_json)
+    +-- Unauthorized              (401 unauthorized)
+    +-- Forbidden                 (403 forbidden)
+    +-- NotFound                  (404 not_found)
+    +-- MethodNotAllowed          (405 method_not_allowed)
+    +-- Conflict                  (409 conflict)
+    +-- PayloadTooLarge           (413 payload_too_large)
+    +-- UnsupportedMediaType      (415 unsupported_media_type)
+    +-- ValidationFailed          (422 validation_error)
+    +-- TooManyRequests           (429 rate_limited)
+    +-- ServiceUnavailable        (503 service_unavailable)
+
+Every error answers `{"error": {"code", "message", "details"?, "request_id"}}`. aiohttp's own
+HTTP exceptions (404 for unknown routes, 405, 413) are rendered the same way; any other
+exception is logged with the request id and answered as a 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from server import keys
+from server.jsonutil import dumps
+from storage.db import DatabaseUnavailable, IntegrityViolation
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str = "internal server error",
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # a narrower code for one instance
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "authentication required", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_error"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(message, **kwargs)
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str | None,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    body["request_id"] = request_id
+    return web.Response(
+        body=dumps({"error": body}),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _from_http_exception(exc: web.HTTPException, request_id: str | None) -> web.Response:
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        message = f"method {exc.method} is not allowed here; allowed: {allowed}"
+    elif exc.status == 404:
+        message = "no route matches this URL"
+    elif exc.status == 413:
+        message = "request body is too large"
+    else:
+        message = exc.reason
+    code = _HTTP_CODES.get(exc.status, "http_error")
+    return envelope(exc.status, code, message, request_id, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.get(keys.request_id)
+    try:
+        return await handler(request)
+    except AppError as error:
+        if error.status >= 500:
+            level = logging.INFO if error.status == 503 else logging.ERROR
+            log.log(level, "%s: %s", error.code, error.message)
+        return envelope(
+            error.status, error.code, error.message, request_id, error.details, error.headers
+        )
+    except DatabaseUnavailable as error:
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+        return envelope(503, "database_unavailable", "the database is unavailable", request_id)
+    except IntegrityViolation as error:
+        log.info("integrity violation on %s: %s", request.path, error.constraint)
+        return envelope(409, "conflict", "the change conflicts with existing data", request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects and 204s pass through untouched
+            raise
+        return _from_http_exception(exc, request_id)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return envelope(500, "internal_error", "internal server error", request_id)

@@ -1,0 +1,106 @@
+"""Readiness of the three backing services, checked live for /health/ready and watched in
+the background so that an outage (and the recovery) is named in the log once, with the
+command that starts the missing service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from storage.db import connect
+from workers.amqp import AmqpConnection
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 2.0
+WATCH_INTERVAL = 5.0
+
+START_HINTS = {
+    "postgres": "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) "
+    "main start` (or `docker compose up -d postgres`)",
+    "redis": "start it with `redis-server --daemonize yes` (or `docker compose up -d redis`)",
+    "rabbitmq": "start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)",
+}
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "status": "up" if self.ok else "down",
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+        }
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+class ServiceMonitor:
+    def __init__(self, pool: Any, redis: Redis, amqp: AmqpConnection) -> None:
+        self._checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "postgres": lambda: self._postgres(pool),
+            "redis": lambda: self._redis(redis),
+            "rabbitmq": lambda: self._rabbitmq(amqp),
+        }
+        self.last: dict[str, bool] = {}
+
+    @staticmethod
+    async def _postgres(pool: Any) -> None:
+        async with connect(pool) as conn:
+            await conn.fetch_value("SELECT 1")
+
+    @staticmethod
+    async def _redis(redis: Redis) -> None:
+        await redis.ping()
+
+    @staticmethod
+    async def _rabbitmq(amqp: AmqpConnection) -> None:
+        await amqp.ping(CHECK_TIMEOUT)
+
+    async def check(self, name: str) -> ServiceStatus:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await self._checks[name]()
+        except Exception as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return ServiceStatus(
+                name, False, None, f"{type(error).__name__}: {message}".rstrip(": ")
+            )
+        return ServiceStatus(name, True, (time.perf_counter() - started) * 1000)
+
+    async def check_all(self) -> list[ServiceStatus]:
+        results = await asyncio.gather(*(self.check(name) for name in self._checks))
+        self._note(results)
+        return list(results)
+
+    def _note(self, results: list[ServiceStatus]) -> None:
+        for status in results:
+            before = self.last.get(status.name)
+            if before is not False and not status.ok:
+                log.warning(
+                    "%s is unavailable (%s); %s",
+                    status.name,
+                    status.error,
+                    START_HINTS[status.name],
+                )
+            elif before is False and status.ok:
+                log.info("%s is available again", status.name)
+            self.last[status.name] = status.ok
+
+    async def watch(self) -> None:
+        """Check every few seconds so outages and recoveries reach the log."""
+        while True:
+            await self.check_all()
+            await asyncio.sleep(WATCH_INTERVAL)

@@ -1,0 +1,94 @@
+"""Reading requests into pydantic models and writing JSON responses.
+
+Bad input never reaches a handler: wrong content type is 415, unparsable JSON is 400
+`malformed_json`, a body over MAX_REQUEST_BODY is 413, and a body or query string that does
+not fit its model is 422 `validation_error` with one entry per problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+from server.jsonutil import dumps
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def validation_details(error: ValidationError) -> list[dict[str, Any]]:
+    """pydantic errors without the offending input (it may be a password)."""
+    return [
+        {
+            "loc": [str(part) for part in item["loc"]],
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def validate(model: type[M], data: Any, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed(f"invalid {where}", details=validation_details(error)) from None
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != JSON:
+        raise UnsupportedMediaType(
+            f"expected Content-Type {JSON}, got {request.content_type or 'none'}"
+        )
+    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    if not raw:
+        raise MalformedJSON("request body is empty; send a JSON document")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise MalformedJSON(f"request body is not valid JSON: {error}") from None
+
+
+async def read_body(request: web.Request, model: type[M], *, form: bool = False) -> M:
+    """The body as `model`: JSON, or (when `form`) also a urlencoded form."""
+    if form and request.content_type == FORM:
+        raw = await request.read()
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedJSON("request body is not a valid urlencoded form") from None
+        return validate(model, dict(pairs), "form")
+    if form and request.content_type != JSON:
+        raise UnsupportedMediaType(
+            f"expected Content-Type {JSON} or {FORM}, got {request.content_type or 'none'}"
+        )
+    return validate(model, await read_json(request), "request body")
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    data: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        data[key] = values if len(values) > 1 else values[0]
+    return validate(model, data, "query string")
+
+
+def read_path(request: web.Request, model: type[M]) -> M:
+    return validate(model, dict(request.match_info), "path")
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    if isinstance(data, BaseModel):
+        body = orjson.dumps(data.model_dump(mode="json"))
+    else:
+        body = dumps(data)
+    return web.Response(body=body, status=status, content_type=JSON, headers=headers)

@@ -1,0 +1,32 @@
+"""Every typed key of the application and of a request, in one place.
+
+Resources live on the app under these keys (opened and closed in server/resources.py);
+nothing of ours lives in a module global.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import aiopg
+    from redis.asyncio import Redis
+
+    from server.health import ServiceMonitor
+    from server.metrics import Metrics
+    from server.settings import Settings
+    from workers.amqp import AmqpConnection
+    from workers.relay import OutboxRelay
+
+settings: web.AppKey[Settings] = web.AppKey("settings")
+db: web.AppKey[aiopg.Pool] = web.AppKey("db")
+redis: web.AppKey[Redis] = web.AppKey("redis")
+amqp: web.AppKey[AmqpConnection] = web.AppKey("amqp")
+relay: web.AppKey[OutboxRelay] = web.AppKey("relay")
+metrics: web.AppKey[Metrics] = web.AppKey("metrics")
+monitor: web.AppKey[ServiceMonitor] = web.AppKey("monitor")
+openapi_cache: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")
+
+request_id: web.RequestKey[str] = web.RequestKey("request_id")

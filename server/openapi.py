@@ -1,0 +1,269 @@
+"""OpenAPI 3.1 from the routes themselves.
+
+A handler declares its contract once with `@endpoint(...)`; the decorator validates the body,
+query and path into the declared models (passing them as `body=`, `query=`, `path=`) and
+records the operation, and `build_spec(app)` turns every recorded operation into the document
+served at /openapi.json. What is documented is therefore exactly what is validated.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server import __version__
+from server.http import FORM, JSON, read_body, read_path, read_query
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ERROR_TEXT = {
+    400: "Bad request (malformed JSON or a bad parameter)",
+    401: "Not authenticated, or the credentials are invalid",
+    403: "Authenticated, but not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Unsupported content type",
+    422: "The input does not match the schema",
+    429: "Too many requests (see Retry-After)",
+    503: "A backing service is unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any | None = None
+    request_id: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answers this shape."""
+
+    error: ErrorBody
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tags: tuple[str, ...]
+    description: str | None = None
+    body: type[BaseModel] | None = None
+    form: bool = False
+    query: type[BaseModel] | None = None
+    path: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    security: tuple[str, ...] = ()
+    content_type: str = JSON
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+def endpoint(
+    *,
+    summary: str,
+    tags: Iterable[str],
+    body: type[BaseModel] | None = None,
+    form: bool = False,
+    query: type[BaseModel] | None = None,
+    path: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    security: Iterable[str] = (),
+    content_type: str = JSON,
+    description: str | None = None,
+    extra_responses: dict[int, str] | None = None,
+) -> Callable[[Callable[..., Awaitable[web.StreamResponse]]], Handler]:
+    operation = Operation(
+        summary=summary,
+        tags=tuple(tags),
+        description=description,
+        body=body,
+        form=form,
+        query=query,
+        path=path,
+        response=response,
+        status=status,
+        errors=tuple(errors),
+        security=tuple(security),
+        content_type=content_type,
+        extra_responses=extra_responses or {},
+    )
+
+    def decorate(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            kwargs: dict[str, Any] = {}
+            if operation.path is not None:
+                kwargs["path"] = read_path(request, operation.path)
+            if operation.query is not None:
+                kwargs["query"] = read_query(request, operation.query)
+            if operation.body is not None:
+                kwargs["body"] = await read_body(request, operation.body, form=operation.form)
+            return await handler(request, **kwargs)
+
+        wrapper.__operation__ = operation  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def operation_of(handler: Any) -> Operation | None:
+    return getattr(handler, "__operation__", None)
+
+
+# -- the document ----------------------------------------------------------------------------
+
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "oauth2": {
+        "type": "oauth2",
+        "flows": {
+            "password": {"tokenUrl": "/auth/login", "refreshUrl": "/auth/refresh", "scopes": {}}
+        },
+    },
+}
+
+
+class _Schemas:
+    """Collects models while operations are built, then renders them once into
+    components/schemas and fills in the references handed out meanwhile."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[tuple[type[BaseModel], str], dict[str, Any]]] = []
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+        placeholder: dict[str, Any] = {}
+        self._pending.append(((model, mode), placeholder))
+        return placeholder
+
+    def render(self) -> dict[str, Any]:
+        if not self._pending:
+            return {}
+        keys = list(dict.fromkeys(key for key, _ in self._pending))
+        key_map, top = models_json_schema(
+            keys,  # type: ignore[arg-type]
+            ref_template="#/components/schemas/{model}",
+        )
+        for key, placeholder in self._pending:
+            placeholder.update(key_map[key])  # type: ignore[index]
+        return dict(top.get("$defs", {}))
+
+
+def _response_schema(response: Any, schemas: _Schemas) -> dict[str, Any] | None:
+    """A model, a list of a model, or a plain JSON schema dict."""
+    if response is None:
+        return None
+    if isinstance(response, dict):
+        return response
+    if typing.get_origin(response) is list:
+        (item,) = typing.get_args(response)
+        return {"type": "array", "items": schemas.ref(item, "serialization")}
+    return schemas.ref(response, "serialization")
+
+
+def _parameters(route_path: str, op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    path_fields = op.path.model_fields if op.path is not None else {}
+    for name in _PATH_PARAM.findall(route_path):
+        schema: dict[str, Any] = {"type": "string"}
+        if name in path_fields and op.path is not None:
+            schema = op.path.model_json_schema()["properties"].get(name, schema)
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if op.query is not None:
+        query_schema = op.query.model_json_schema()
+        required = set(query_schema.get("required", []))
+        for name, prop in query_schema.get("properties", {}).items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": prop,
+                    **({"description": prop["description"]} if "description" in prop else {}),
+                }
+            )
+    return params
+
+
+def _operation(route_path: str, handler: Any, op: Operation, schemas: _Schemas) -> dict[str, Any]:
+    doc = (handler.__doc__ or "").strip()
+    result: dict[str, Any] = {
+        "summary": op.summary,
+        "tags": list(op.tags),
+        "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}",
+    }
+    if op.description or doc:
+        result["description"] = op.description or doc
+    params = _parameters(route_path, op, schemas)
+    if params:
+        result["parameters"] = params
+    errors = set(op.errors)
+    if op.body is not None:
+        ref = schemas.ref(op.body, "validation")
+        content: dict[str, Any] = {JSON: {"schema": ref}}
+        if op.form:
+            content[FORM] = {"schema": ref}
+        result["requestBody"] = {"required": True, "content": content}
+        errors |= {400, 413, 415, 422}
+    if op.query is not None or op.path is not None:
+        errors.add(422)
+    if op.security:
+        result["security"] = [{name: []} for name in op.security]
+        errors.add(401)
+    responses: dict[str, Any] = {}
+    schema = _response_schema(op.response, schemas)
+    ok: dict[str, Any] = {"description": "Success"}
+    if schema is not None:
+        ok["content"] = {op.content_type: {"schema": schema}}
+    responses[str(op.status)] = ok
+    for status, text in op.extra_responses.items():
+        responses[str(status)] = {"description": text}
+    envelope = schemas.ref(ErrorEnvelope, "serialization")
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": ERROR_TEXT.get(status, "Error"),
+            "content": {JSON: {"schema": envelope}},
+        }
+    responses["default"] = {
+        "description": "Unexpected error",
+        "content": {JSON: {"schema": envelope}},
+    }
+    result["responses"] = responses
+    return result
+
+
+def build_spec(app: web.Application, *, title: str, description: str) -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        op = operation_of(route.handler)
+        if op is None or route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource is not None else {}
+        route_path = info.get("path") or info.get("formatter")
+        if not route_path:
+            continue
+        paths.setdefault(route_path, {})[route.method.lower()] = _operation(
+            route_path, route.handler, op, schemas
+        )
+    components = {"schemas": schemas.render(), "securitySchemes": SECURITY_SCHEMES}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": __version__, "description": description},
+        "paths": paths,
+        "components": components,
+    }

@@ -1,0 +1,188 @@
+"""The one Settings object: every knob of the server and the worker, read from the
+environment and an optional `.env` file. docs/CONFIGURATION.md and .env.example are
+generated from this class (`python -m server settings-docs --write`) and a test keeps them true.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """Settings could not be loaded; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    """Field names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # -- application -------------------------------------------------------------------------
+    APP_NAME: str = Field("realtime-server", description="Name shown by GET / and in traces.")
+    ENVIRONMENT: Literal["development", "test", "production"] = Field(
+        "development",
+        description="development, test or production. Production refuses default secrets "
+        "and logs JSON.",
+    )
+    DEBUG: bool = Field(False, description="Verbose logging and tracebacks in the log.")
+    SECRET_KEY: SecretStr = Field(
+        SecretStr(DEV_SECRET),
+        description="Signs tokens. At least 32 characters in production; never the default.",
+    )
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Root log level (DEBUG=true forces DEBUG)."
+    )
+    LOG_FORMAT: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto = json in production, console otherwise."
+    )
+
+    # -- HTTP server -------------------------------------------------------------------------
+    HOST: str = Field("127.0.0.1", description="Address the server binds (0.0.0.0 in containers).")
+    PORT: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
+    SHUTDOWN_TIMEOUT: float = Field(
+        5.0, gt=0, description="Seconds in-flight requests get to finish on shutdown."
+    )
+    MAX_REQUEST_BODY: int = Field(
+        1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
+    )
+    DOCS_ENABLED: bool = Field(True, description="Serve /openapi.json, /docs and /redoc.")
+    METRICS_ENABLED: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+
+    # -- PostgreSQL --------------------------------------------------------------------------
+    POSTGRES_SERVER: str = Field("localhost", description="PostgreSQL host.")
+    POSTGRES_PORT: int = Field(5432, ge=1, le=65535, description="PostgreSQL port.")
+    POSTGRES_USER: str = Field("postgres", description="PostgreSQL user.")
+    POSTGRES_PASSWORD: SecretStr = Field(SecretStr(""), description="PostgreSQL password.")
+    POSTGRES_DB: str = Field(
+        "realtime", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="Database name."
+    )
+    DB_POOL_SIZE: int = Field(
+        10, ge=1, description="Connections the pool keeps once opened (opened on demand)."
+    )
+    DB_MAX_OVERFLOW: int = Field(
+        10, ge=0, description="Extra connections allowed beyond DB_POOL_SIZE under load."
+    )
+    DB_CONNECT_TIMEOUT: float = Field(5.0, gt=0, description="Seconds to wait for a connection.")
+    DB_STATEMENT_TIMEOUT: float = Field(30.0, gt=0, description="Seconds before a query fails.")
+
+    # -- Redis -------------------------------------------------------------------------------
+    REDIS_URL: SecretStr = Field(
+        SecretStr("redis://localhost:6379/0"), description="Redis URL (may carry a password)."
+    )
+    REDIS_PREFIX: str = Field(
+        "rt",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="Prefix of every Redis key, so several deployments can share one Redis.",
+    )
+
+    # -- RabbitMQ ----------------------------------------------------------------------------
+    RABBITMQ_URL: SecretStr = Field(
+        SecretStr("amqp://guest:guest@localhost:5672/"),
+        description="AMQP URL (carries the password; never logged).",
+    )
+    AMQP_PREFIX: str = Field(
+        "rt",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="Prefix of every exchange and queue name.",
+    )
+    OUTBOX_BATCH_SIZE: int = Field(
+        200, ge=1, le=5000, description="Outbox rows the relay publishes per round."
+    )
+    OUTBOX_POLL_INTERVAL: float = Field(
+        2.0, gt=0, description="Seconds between outbox scans when no NOTIFY arrives."
+    )
+
+    # -- worker ------------------------------------------------------------------------------
+    WORKER_PREFETCH: int = Field(
+        32, ge=1, le=1000, description="Messages the worker processes at once (AMQP prefetch)."
+    )
+    WORKER_SHUTDOWN_TIMEOUT: float = Field(
+        10.0, gt=0, description="Seconds in-flight jobs get to finish when the worker stops."
+    )
+    TASK_MAX_SECONDS: float = Field(
+        300.0, gt=0, description="Longest `seconds` POST /tasks/example accepts."
+    )
+
+    # -- components --------------------------------------------------------------------------
+    WEBSOCKET_ENABLED: bool = Field(True, description="Serve the WebSocket endpoints.")
+    SSE_ENABLED: bool = Field(True, description="Serve the Server-Sent Events endpoints.")
+    WEBRTC_ENABLED: bool = Field(True, description="Serve WebRTC signaling and server peers.")
+    TELEGRAM_BOTS_ENABLED: bool = Field(False, description="Run the Telegram notification bots.")
+
+    # -- tracing -----------------------------------------------------------------------------
+    TRACING_ENABLED: bool = Field(True, description="Create OpenTelemetry spans.")
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
+        None, description="OTLP/HTTP collector URL; spans are exported only when set."
+    )
+    OTEL_SERVICE_NAME: str = Field("realtime-server", description="service.name of the spans.")
+
+    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.ENVIRONMENT == "production":
+            secret = self.SECRET_KEY.get_secret_value()
+            if secret == DEV_SECRET or len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                    "characters when ENVIRONMENT=production"
+                )
+        return self
+
+    # -- derived values ----------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.ENVIRONMENT == "production"
+
+    @property
+    def db_max_connections(self) -> int:
+        return self.DB_POOL_SIZE + self.DB_MAX_OVERFLOW
+
+    def components(self) -> dict[str, bool]:
+        """What GET / reports as enabled."""
+        return {
+            "websocket": self.WEBSOCKET_ENABLED,
+            "sse": self.SSE_ENABLED,
+            "webrtc": self.WEBRTC_ENABLED,
+            "telegram": self.TELEGRAM_BOTS_ENABLED,
+            "tracing": self.TRACING_ENABLED,
+            "metrics": self.METRICS_ENABLED,
+            "docs": self.DOCS_ENABLED,
+        }
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per bad variable, naming it, for a human at a terminal."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        value = item.get("input")
+        shown = "" if name.endswith(("SECRET_KEY", "PASSWORD", "_URL")) else f" (got {value!r})"
+        if isinstance(value, dict):
+            shown = ""
+        lines.append(f"  {name.upper()}: {message}{shown}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and .env; raise ConfigError naming the culprits."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_errors(error)) from None

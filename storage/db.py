@@ -1,0 +1,181 @@
+"""The database executor: an aiopg pool running SQLAlchemy Core statements compiled for the
+psycopg2 dialect (aiopg.sa refuses SQLAlchemy 2), inside transactions the caller owns.
+
+    async with transaction(pool) as conn:
+        row = await conn.fetch_one(sa.select(users).where(users.c.id == user_id))
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiopg
+import psycopg2
+import psycopg2.extensions
+from opentelemetry import trace
+from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
+from sqlalchemy.sql import ClauseElement
+
+from server.settings import Settings
+
+Row = dict[str, Any]
+
+_DIALECT = pg_dialect.dialect()  # type: ignore[no-untyped-call]  # stateless; safe to share
+_tracer = trace.get_tracer("storage")
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached (down, refusing connections or timing out)."""
+
+
+class IntegrityViolation(Exception):
+    """A constraint refused the statement; `constraint` names it when PostgreSQL said so."""
+
+    def __init__(self, message: str, constraint: str | None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+def dsn(settings: Settings, database: str | None = None) -> str:
+    """A libpq connection string for the configured server (another database if named)."""
+    return str(
+        psycopg2.extensions.make_dsn(
+            host=settings.POSTGRES_SERVER,
+            port=settings.POSTGRES_PORT,
+            user=settings.POSTGRES_USER,
+            password=settings.POSTGRES_PASSWORD.get_secret_value() or None,
+            dbname=database or settings.POSTGRES_DB,
+            connect_timeout=max(1, int(settings.DB_CONNECT_TIMEOUT)),
+            application_name=settings.APP_NAME,
+        )
+    )
+
+
+def create_pool(settings: Settings) -> Any:
+    """The pool opens connections on demand (minsize 0), so the server starts while
+    PostgreSQL is down and recovers by itself when it returns."""
+    return aiopg.create_pool(
+        dsn(settings),
+        minsize=0,
+        maxsize=settings.db_max_connections,
+        timeout=settings.DB_STATEMENT_TIMEOUT,
+        enable_hstore=False,
+        pool_recycle=600,
+    )
+
+
+def compile_statement(
+    statement: ClauseElement | str, params: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """SQL text plus parameters with SQLAlchemy's bind processors (JSON, etc.) applied."""
+    if isinstance(statement, str):
+        return statement, dict(params or {})
+    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    values = dict(compiled.construct_params(params) or {})
+    processors = compiled._bind_processors  # type: ignore[attr-defined]
+    for name, processor in processors.items():
+        if name in values and values[name] is not None:
+            values[name] = processor(values[name])
+    return str(compiled), values
+
+
+class Connection:
+    """A thin facade over one aiopg cursor: run statements, get rows as dicts."""
+
+    def __init__(self, cursor: Any, raw: Any) -> None:
+        self._cursor = cursor
+        self.raw = raw  # the aiopg connection, for LISTEN/NOTIFY
+
+    async def execute(
+        self, statement: ClauseElement | str, params: Mapping[str, Any] | None = None
+    ) -> int:
+        """Run a statement; return the number of rows it touched."""
+        sql, values = compile_statement(statement, params)
+        with _tracer.start_as_current_span(
+            "db.query", kind=trace.SpanKind.CLIENT, attributes=_span_attributes(sql)
+        ):
+            try:
+                await self._cursor.execute(sql, values)
+            except psycopg2.IntegrityError as error:
+                constraint = getattr(error.diag, "constraint_name", None)
+                raise IntegrityViolation(str(error).strip(), constraint) from error
+            except (TimeoutError, psycopg2.OperationalError) as error:
+                raise DatabaseUnavailable(str(error).strip() or "query timed out") from error
+        return int(self._cursor.rowcount)
+
+    async def fetch_all(
+        self, statement: ClauseElement | str, params: Mapping[str, Any] | None = None
+    ) -> list[Row]:
+        await self.execute(statement, params)
+        rows: Sequence[Sequence[Any]] = await self._cursor.fetchall()
+        names = [column.name for column in self._cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def fetch_one(
+        self, statement: ClauseElement | str, params: Mapping[str, Any] | None = None
+    ) -> Row | None:
+        rows = await self.fetch_all(statement, params)
+        return rows[0] if rows else None
+
+    async def fetch_value(
+        self, statement: ClauseElement | str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        await self.execute(statement, params)
+        row = await self._cursor.fetchone()
+        return None if row is None else row[0]
+
+
+def _span_attributes(sql: str) -> dict[str, str]:
+    return {"db.system": "postgresql", "db.statement": sql[:2000]}
+
+
+@asynccontextmanager
+async def connect(pool: Any) -> AsyncIterator[Connection]:
+    """A connection in autocommit mode: each statement commits on its own."""
+    try:
+        raw = await pool.acquire()
+    except (TimeoutError, psycopg2.OperationalError, OSError) as error:
+        raise DatabaseUnavailable(str(error).strip() or "connection timed out") from error
+    try:
+        async with raw.cursor() as cursor:
+            yield Connection(cursor, raw)
+    finally:
+        await pool.release(raw)
+
+
+@asynccontextmanager
+async def transaction(pool: Any) -> AsyncIterator[Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises (or is
+    cancelled). A connection whose rollback fails is closed, never reused mid-transaction."""
+    async with connect(pool) as conn:
+        await conn.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            try:
+                await conn.execute("ROLLBACK")
+            except BaseException:
+                conn.raw.close()
+                raise
+            raise
+        await conn.execute("COMMIT")
+
+
+@asynccontextmanager
+async def listening(settings: Settings, channel: str) -> AsyncIterator[Any]:
+    """A dedicated connection that LISTENs on `channel`; yields its notification queue,
+    whose get() raises once the connection is lost."""
+    try:
+        raw = await aiopg.connect(
+            dsn(settings), enable_hstore=False, timeout=settings.DB_CONNECT_TIMEOUT
+        )
+    except (TimeoutError, psycopg2.OperationalError, OSError) as error:
+        raise DatabaseUnavailable(str(error).strip() or "connection timed out") from error
+    try:
+        async with raw.cursor() as cursor:
+            await cursor.execute(f'LISTEN "{channel}"')
+        yield raw.notifies
+    finally:
+        await raw.close()

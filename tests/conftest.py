@@ -1,0 +1,115 @@
+"""Shared fixtures. The session gets a throwaway PostgreSQL database migrated to head with
+Alembic (never create_all), and its own Redis key prefix and RabbitMQ names, so test runs
+never see each other's data; everything is removed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiormq
+import pytest
+import redis.asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server import dbadmin
+from server.app import create_app
+from server.settings import Settings
+from storage.db import create_pool, transaction
+from workers.process import worker_running
+from workers.topology import Topology
+from workers.worker import Worker
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Test settings: never read .env; short intervals so tests don't wait."""
+    values: dict[str, Any] = {
+        "ENVIRONMENT": "test",
+        "POSTGRES_DB": f"rt_test_{RUN_ID}",
+        "REDIS_PREFIX": f"rt-test-{RUN_ID}",
+        "AMQP_PREFIX": f"rt-test-{RUN_ID}",
+        "OUTBOX_POLL_INTERVAL": 0.5,
+        "WORKER_SHUTDOWN_TIMEOUT": 5.0,
+        "LOG_LEVEL": "INFO",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Iterator[Settings]:
+    """The session's settings, with its database created and migrated to head."""
+    settings = make_settings()
+    dbadmin.drop_database(settings, settings.POSTGRES_DB)
+    dbadmin.create_database(settings)
+    dbadmin.migrate(settings)
+    yield settings
+    dbadmin.drop_database(settings, settings.POSTGRES_DB)
+    asyncio.run(_remove_broker_and_redis_state(settings))
+
+
+async def _remove_broker_and_redis_state(settings: Settings) -> None:
+    try:
+        connection = await aiormq.connect(settings.RABBITMQ_URL.get_secret_value())
+        channel = await connection.channel()
+        await Topology(settings.AMQP_PREFIX).delete(channel)
+        await connection.close()
+    except Exception as error:  # the broker may have been stopped by a test
+        print(f"could not remove test queues: {error}")
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL.get_secret_value())
+    keys = [key async for key in client.scan_iter(match=f"{settings.REDIS_PREFIX}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Any]:
+    """A pool on the test database, for arranging and checking rows directly."""
+    async with create_pool(settings) as pool:
+        yield pool
+
+
+@pytest.fixture
+async def clean_tables(db: Any) -> None:
+    """Empty every table whose contents a test counts."""
+    async with transaction(db) as conn:
+        await conn.execute("TRUNCATE tasks, outbox")
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, app: web.Application) -> TestClient[Any, Any]:
+    test_client: TestClient[Any, Any] = await aiohttp_client(app)
+    return test_client
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Worker]:
+    """The real worker, in this process, consuming from the session's queues."""
+    async with worker_running(settings) as running:
+        await running.amqp.wait_connected(timeout=10)
+        yield running
+
+
+@pytest.fixture
+def rabbitmq_ctl() -> str:
+    for candidate in ("/usr/sbin/rabbitmqctl", "/usr/lib/rabbitmq/bin/rabbitmqctl"):
+        if os.path.exists(candidate):
+            return candidate
+    pytest.fail("rabbitmqctl is not installed; the broker-restart test needs it")

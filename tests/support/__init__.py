@@ -1,0 +1,1 @@
+"""Helpers for the test suite (never imported by the product)."""

@@ -1,0 +1,51 @@
+"""`python -m workers`: run the worker until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from server.settings import ConfigError, Settings, load_settings
+from server.telemetry import configure_logging, configure_tracing
+from workers.process import worker_running
+
+log = logging.getLogger("workers")
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker_running(settings) as worker:
+        log.info("worker %s started (prefetch %d)", worker.worker_id, settings.WORKER_PREFETCH)
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight jobs")
+    log.info("worker stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    if settings.TRACING_ENABLED:
+        configure_tracing(settings, instrument_aiohttp=False)
+    try:
+        import uvloop
+
+        uvloop.run(serve(settings))
+    except ImportError:  # pragma: no cover - uvloop is installed wherever it builds
+        asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

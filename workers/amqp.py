@@ -1,0 +1,205 @@
+"""A supervised RabbitMQ connection: aiormq has no reconnection, so this owns one.
+
+`AmqpConnection.run()` connects with backoff, calls every `on_connect` callback (declare the
+topology, open channels, start consuming), waits until the connection closes, and starts
+again. Callers that need the broker await `wait_connected()`, which raises after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import aiormq
+from yarl import URL
+
+log = logging.getLogger(__name__)
+
+OnConnect = Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]
+OnDisconnect = Callable[[], None]
+
+CLOSE_TIMEOUT = 2.0
+
+START_HINT = (
+    "start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`), "
+    "or point RABBITMQ_URL at a running broker"
+)
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for log lines."""
+    parsed = URL(url)
+    return str(parsed.with_password(None)) if parsed.password else str(parsed)
+
+
+async def _close_quietly(connection: aiormq.abc.AbstractConnection) -> None:
+    """Close without raising and without waiting long: after a cancelled handshake or RPC
+    the broker may never answer Connection.Close."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await asyncio.shield(connection.close())
+
+
+def _close_abandoned(attempt: asyncio.Future[aiormq.abc.AbstractConnection]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    connection = attempt.result()
+    close = asyncio.ensure_future(connection.close())
+    close.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ could not be reached within the wait."""
+
+
+class AmqpConnection:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        connect_timeout: float = 5.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self._url = url
+        self.name = name
+        self._connect_timeout = connect_timeout
+        self._max_backoff = max_backoff
+        self._on_connect: list[OnConnect] = []
+        self._on_disconnect: list[OnDisconnect] = []
+        self._ready = asyncio.Event()
+        self.connection: aiormq.abc.AbstractConnection | None = None
+        self.last_error: str | None = None
+        self.connects = 0
+        self._closing = False
+        self._stop = asyncio.Event()
+
+    def on_connect(self, callback: OnConnect) -> None:
+        self._on_connect.append(callback)
+
+    def on_disconnect(self, callback: OnDisconnect) -> None:
+        self._on_disconnect.append(callback)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    @property
+    def is_connected(self) -> bool:
+        return (
+            self._ready.is_set() and self.connection is not None and not self.connection.is_closed
+        )
+
+    async def wait_connected(self, timeout: float) -> aiormq.abc.AbstractConnection:
+        if self.is_connected:
+            assert self.connection is not None
+            return self.connection
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise BrokerUnavailable(self.last_error or "RabbitMQ is not connected") from None
+        assert self.connection is not None
+        return self.connection
+
+    async def ping(self, timeout: float) -> float:
+        """Seconds for one round trip to the broker (open and close a channel); waits up to
+        `timeout` for a connection in progress."""
+        started = time.perf_counter()
+        connection = await self.wait_connected(timeout)
+        async with asyncio.timeout(timeout):
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.close()
+        return time.perf_counter() - started
+
+    async def run(self) -> None:
+        """Keep a connection open until cancelled."""
+        delay = 0.25
+        failures = 0
+        while not self.is_closing():
+            try:
+                connection = await self._connect()
+            except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as error:
+                failures += 1
+                self.last_error = f"{type(error).__name__}: {error}".strip(": ")
+                level = (
+                    logging.WARNING if failures in (1, 10) or failures % 60 == 0 else logging.DEBUG
+                )
+                log.log(
+                    level,
+                    "RabbitMQ at %s is unreachable (%s); retrying in %.1fs. %s",
+                    safe_url(self._url),
+                    self.last_error,
+                    delay,
+                    START_HINT,
+                )
+                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            await self._serve(connection, failures)
+            delay, failures = 0.25, 0
+
+    async def _connect(self) -> aiormq.abc.AbstractConnection:
+        """Open a connection within the timeout. aiormq may not honour a cancellation in the
+        middle of its handshake, so the attempt runs shielded: on cancellation we return at
+        once and a callback closes the connection if the abandoned attempt still succeeds."""
+        attempt: asyncio.Future[aiormq.abc.AbstractConnection] = asyncio.ensure_future(
+            aiormq.connect(self._url, client_properties={"connection_name": self.name})
+        )
+        try:
+            return await asyncio.wait_for(asyncio.shield(attempt), self._connect_timeout)
+        except BaseException:
+            attempt.add_done_callback(_close_abandoned)
+            if not attempt.done():
+                attempt.cancel()
+            raise
+
+    async def _serve(self, connection: aiormq.abc.AbstractConnection, failures: int) -> None:
+        self.connection = connection
+        try:
+            for callback in self._on_connect:
+                await callback(connection)
+            if self.is_closing():  # close() ran meanwhile; aiormq may have eaten the cancel
+                return
+            self.connects += 1
+            self.last_error = None
+            self._ready.set()
+            log.info(
+                "%s connected to RabbitMQ at %s%s",
+                self.name,
+                safe_url(self._url),
+                " (recovered)" if failures or self.connects > 1 else "",
+            )
+            stopped = asyncio.ensure_future(self._stop.wait())
+            try:
+                await asyncio.wait(
+                    [connection.closing, stopped], return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                stopped.cancel()
+            if self.is_closing():
+                return
+            self.last_error = "connection closed"
+            log.warning("%s lost its RabbitMQ connection; reconnecting", self.name)
+        except Exception as error:  # aiormq raises bare Exception for a channel closed under it
+            if self.is_closing():
+                return
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.warning("%s: RabbitMQ setup failed (%r); reconnecting", self.name, error)
+            await asyncio.sleep(0.5)
+        finally:
+            self._ready.clear()
+            self.connection = None
+            for on_disconnect in self._on_disconnect:
+                on_disconnect()
+            await _close_quietly(connection)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._stop.set()
+        connection = self.connection
+        self._ready.clear()
+        if connection is not None and not connection.is_closed:
+            await _close_quietly(connection)

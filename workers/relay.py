@@ -1,0 +1,152 @@
+"""The outbox relay: runs in every server process, publishes outbox rows to RabbitMQ
+(persistent, mandatory, with publisher confirms) and deletes each row once confirmed.
+
+It wakes on LISTEN/NOTIFY and also polls, waits while RabbitMQ is down, and claims rows
+with FOR UPDATE SKIP LOCKED so that several nodes never publish the same row. A crash
+between confirm and delete publishes a row twice; consumers drop the duplicate by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aiormq
+from opentelemetry import propagate, trace
+from pamqp.commands import Basic
+
+from server.settings import Settings
+from storage import outbox
+from storage.db import DatabaseUnavailable, listening, transaction
+from workers.amqp import AmqpConnection, BrokerUnavailable
+from workers.topology import Topology
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("workers.relay")
+
+PUBLISH_TIMEOUT = 10.0
+
+
+class OutboxRelay:
+    def __init__(self, settings: Settings, pool: Any, amqp: AmqpConnection) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._amqp = amqp
+        self._topology = Topology(settings.AMQP_PREFIX)
+        self._wake = asyncio.Event()
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self.published = 0
+        self._closing = False
+        amqp.on_connect(self._open_channel)
+        amqp.on_disconnect(self._forget_channel)
+
+    async def _open_channel(self, connection: aiormq.abc.AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        await self._topology.declare(channel)
+        self._channel = channel
+        self._wake.set()  # publish whatever piled up while the broker was away
+
+    def _forget_channel(self) -> None:
+        self._channel = None
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop after the current round. Cancellation alone is not enough: aiopg can turn
+        a cancelled query into a connection error, which the round would swallow."""
+        self._closing = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until closed or cancelled."""
+        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        try:
+            while not self.is_closing():
+                try:
+                    await self._amqp.wait_connected(timeout=3600)
+                    while await self.publish_batch() >= self._settings.OUTBOX_BATCH_SIZE:
+                        pass
+                except (DatabaseUnavailable, BrokerUnavailable) as error:
+                    log.debug("outbox relay waiting: %s", error)
+                except Exception:
+                    if self.is_closing():  # a query cut short by shutdown, not a failure
+                        break
+                    log.exception("outbox relay round failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.OUTBOX_POLL_INTERVAL)
+                self._wake.clear()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """Turn NOTIFY outbox into wake-ups; reconnect when the listening connection drops."""
+        while not self.is_closing():
+            try:
+                async with listening(self._settings, outbox.NOTIFY_CHANNEL) as notifications:
+                    self._wake.set()
+                    while not self.is_closing():
+                        await notifications.get()
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.debug("outbox listener lost (%s); retrying", error)
+                await asyncio.sleep(1.0)
+
+    async def publish_batch(self) -> int:
+        """Claim due rows, publish them concurrently, delete the confirmed ones.
+        Returns how many rows were claimed."""
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            raise BrokerUnavailable("no publishing channel")
+        async with transaction(self._pool) as conn:
+            rows = await outbox.claim(conn, self._settings.OUTBOX_BATCH_SIZE)
+            if not rows:
+                return 0
+            results = await asyncio.gather(
+                *(self._publish(channel, row) for row in rows), return_exceptions=True
+            )
+            sent = [row["id"] for row, result in zip(rows, results, strict=True) if result is None]
+            await outbox.delete(conn, sent)
+            for row, result in zip(rows, results, strict=True):
+                if result is not None:
+                    delay = timedelta(seconds=min(60, 2 ** min(row["attempts"], 6)))
+                    await outbox.postpone(conn, row["id"], repr(result), delay)
+                    log.warning("outbox message %s not published: %r", row["message_id"], result)
+        self.published += len(sent)
+        return len(rows)
+
+    async def _publish(self, channel: aiormq.abc.AbstractChannel, row: dict[str, Any]) -> None:
+        headers: dict[str, Any] = dict(row["headers"] or {})
+        parent = propagate.extract(headers)
+        with _tracer.start_as_current_span(
+            f"{row['routing_key']} publish", context=parent, kind=trace.SpanKind.PRODUCER
+        ) as span:
+            span.set_attribute("messaging.system", "rabbitmq")
+            span.set_attribute("messaging.message.id", str(row["message_id"]))
+            propagate.inject(headers)
+            confirmation = await channel.basic_publish(
+                bytes(row["body"]),
+                exchange=row["exchange"],
+                routing_key=row["routing_key"],
+                mandatory=True,
+                properties=aiormq.spec.Basic.Properties(
+                    delivery_mode=2,
+                    message_id=str(row["message_id"]),
+                    content_type=row["content_type"],
+                    headers=headers,
+                    timestamp=row["created_at"],
+                ),
+                timeout=PUBLISH_TIMEOUT,
+            )
+            if not isinstance(confirmation, Basic.Ack):
+                raise BrokerUnavailable(f"broker did not confirm: {confirmation!r}")
