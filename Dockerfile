@@ -1,0 +1,74 @@
+# syntax=docker/dockerfile:1
+#
+# docker build -t realtime-server .
+# docker run --rm -p 8000:8000 --env-file .env realtime-server            # the HTTP server
+# docker run --rm --env-file .env realtime-server python -m workers       # the worker
+# docker run --rm --env-file .env realtime-server python -m server db migrate
+#
+# Layout, and why: server/dbadmin.py finds pyproject.toml ([tool.alembic]) and migrations/
+# relative to the parent directory of the imported `server` package
+# (PROJECT_ROOT = Path(server/dbadmin.py).parent.parent). A normal `pip install .` would put
+# `server` in site-packages, where neither file exists. So the image keeps the project where
+# it is in a checkout: sources, pyproject.toml and migrations/ side by side in /app, found
+# through PYTHONPATH=/app (which also works when the working directory is not /app). The venv
+# holds only the third-party dependencies; the project itself is deliberately not installed
+# into it, so there is exactly one copy of the code and nothing in site-packages can shadow it.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# -- builder: a venv with the dependencies of pyproject.toml -----------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+# Only pyproject.toml: this layer is rebuilt when the dependencies change, not on every code edit.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+    && pip install --no-cache-dir -r requirements.txt
+
+# -- runtime --------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    HOST=0.0.0.0 \
+    PORT=8000
+
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin app
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+# Owned by root and read-only for the app user. Settings come from the environment only:
+# .env is excluded by .dockerignore, so no secret is baked into the image.
+COPY pyproject.toml ./
+COPY migrations/ migrations/
+COPY server/ server/
+COPY handlers/ handlers/
+COPY storage/ storage/
+COPY workers/ workers/
+COPY signaling/ signaling/
+COPY clients/ clients/
+# /app is not writable at runtime, so compile the bytecode now.
+RUN python -m compileall -q /app
+
+USER app
+
+EXPOSE 8000
+
+# No curl in slim images: the standard library does the request (proxies ignored on purpose).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
+
+CMD ["python", "-m", "server", "serve"]

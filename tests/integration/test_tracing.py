@@ -1,0 +1,68 @@
+"""One trace spans the HTTP request, the outbox relay's publish and the worker's processing,
+carried by W3C trace context in the AMQP headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+
+@pytest.fixture
+def spans(app: Any) -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "create_app installs the SDK provider"
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    yield exporter
+    processor.shutdown()  # the provider keeps the processor, but it exports no more
+
+
+def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
+    return [span for span in spans if span.name == name]
+
+
+async def test_http_request_relay_and_worker_share_one_trace(
+    client: Any, worker: Any, spans: InMemorySpanExporter
+) -> None:
+    response = await client.post("/tasks/example", json={"seconds": 0})
+    task_id = (await response.json())["id"]
+
+    async def processed() -> list[ReadableSpan]:
+        return named(spans.get_finished_spans(), "tasks process")
+
+    [consume] = await eventually(processed, timeout=15)
+    finished = spans.get_finished_spans()
+    [http] = [s for s in finished if s.kind == trace.SpanKind.SERVER and "/tasks/example" in s.name]
+    [publish] = named(finished, "tasks publish")
+
+    trace_id = http.context.trace_id
+    assert publish.context.trace_id == trace_id
+    assert consume.context.trace_id == trace_id
+    assert publish.parent is not None and consume.parent is not None
+    assert consume.parent.span_id == publish.context.span_id
+    queries = [s for s in finished if s.name == "db.query" and s.context.trace_id == trace_id]
+    assert any("INSERT INTO tasks" in str(s.attributes.get("db.statement")) for s in queries)
+    assert any("UPDATE tasks" in str(s.attributes.get("db.statement")) for s in queries)
+    assert consume.attributes["messaging.message.id"] == task_id
+
+
+async def test_secrets_in_query_strings_never_reach_span_attributes(
+    client: Any, spans: InMemorySpanExporter
+) -> None:
+    await client.get("/health/live?ticket=abc123secret&token=t0ken&x=1")
+    [server_span] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    values = " ".join(str(v) for v in server_span.attributes.values())
+    assert "abc123secret" not in values
+    assert "t0ken" not in values
+    assert "x=1" in values
