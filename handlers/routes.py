@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 import server
-from handlers import docs, health, metrics, root, tasks
+from handlers import auth, docs, health, metrics, root, tasks, users
 from server import keys
 
 STATIC = Path(server.__file__).resolve().parent / "static"
@@ -19,6 +19,28 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/", root.app_info)
     router.add_get("/health/live", health.live)
     router.add_get("/health/ready", health.ready)
+
+    router.add_post("/auth/register", auth.register)
+    router.add_post("/auth/login", auth.login)
+    router.add_post("/auth/refresh", auth.refresh)
+    router.add_post("/auth/logout", auth.logout)
+    router.add_post("/auth/logout-all", auth.logout_all)
+    router.add_get("/auth/sessions", auth.list_sessions)
+    router.add_delete("/auth/sessions/{session_id}", auth.end_session)
+    router.add_post("/auth/ws-ticket", auth.ws_ticket)
+    router.add_post("/auth/api-keys", auth.create_api_key)
+    router.add_get("/auth/api-keys", auth.list_api_keys)
+    router.add_delete("/auth/api-keys/{key_id}", auth.delete_api_key)
+
+    router.add_get("/users/me", users.get_me)
+    router.add_patch("/users/me", users.update_me)
+    router.add_post("/users/me/password", users.change_password)
+    router.add_delete("/users/me", users.delete_me)
+    router.add_get("/users", users.list_users)
+    router.add_post("/users", users.create_user)
+    router.add_get("/users/{user_id}", users.get_user)
+    router.add_patch("/users/{user_id}", users.update_user)
+    router.add_delete("/users/{user_id}", users.delete_user)
 
     router.add_post("/tasks/example", tasks.create_example)
     router.add_get("/tasks/{task_id}", tasks.get_task)

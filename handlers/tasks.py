@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server import keys
+from server.auth.principal import USER_READ, USER_WRITE, Principal, Role
 from server.errors import NotFound, ValidationFailed
 from server.http import json_response
 from server.openapi import endpoint
@@ -64,8 +65,11 @@ class TaskOut(BaseModel):
     response=TaskOut,
     status=202,
     errors=[503],
+    auth=USER_WRITE,
 )
-async def create_example(request: web.Request, body: ExampleTaskIn) -> web.Response:
+async def create_example(
+    request: web.Request, body: ExampleTaskIn, principal: Principal
+) -> web.Response:
     """Stores the task and its message in one transaction and answers at once; the worker
     sleeps `seconds`, then stores `{"echo": payload, ...}` as the result."""
     settings = request.app[keys.settings]
@@ -76,7 +80,9 @@ async def create_example(request: web.Request, body: ExampleTaskIn) -> web.Respo
         )
     task_id = uuid.uuid4()
     async with transaction(request.app[keys.db]) as conn:
-        row = await tasks.create(conn, task_id, "example", body.model_dump(mode="json"))
+        row = await tasks.create(
+            conn, task_id, "example", body.model_dump(mode="json"), owner_id=principal.user_id
+        )
         await enqueue(
             conn,
             Topology(settings.AMQP_PREFIX),
@@ -95,10 +101,15 @@ async def create_example(request: web.Request, body: ExampleTaskIn) -> web.Respo
     path=TaskPath,
     response=TaskOut,
     errors=[404],
+    auth=USER_READ,
 )
-async def get_task(request: web.Request, path: TaskPath) -> web.Response:
+async def get_task(request: web.Request, path: TaskPath, principal: Principal) -> web.Response:
+    """Your own tasks; admins see every task."""
     async with transaction(request.app[keys.db]) as conn:
         row = await tasks.get(conn, path.task_id)
-    if row is None:
+    visible = row is not None and (
+        row["owner_id"] == principal.user_id or principal.is_at_least(Role.admin)
+    )
+    if row is None or not visible:
         raise NotFound(f"task {path.task_id} does not exist")
     return json_response(TaskOut.from_row(row))

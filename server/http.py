@@ -84,6 +84,16 @@ def read_path(request: web.Request, model: type[M]) -> M:
     return validate(model, dict(request.match_info), "path")
 
 
+def client_address(request: web.Request, *, trust_forwarded_for: bool) -> str:
+    """The caller's address: X-Forwarded-For's first hop only when the deployment says a
+    proxy it runs sets it (otherwise anyone could pick their own address)."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.remote or "unknown"
+
+
 def json_response(
     data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     import aiopg
     from redis.asyncio import Redis
 
+    from server.auth.authenticator import Authenticator
+    from server.auth.service import AuthService
+    from server.auth.throttle import LoginThrottle
     from server.health import ServiceMonitor
     from server.metrics import Metrics
     from server.settings import Settings
@@ -25,6 +28,9 @@ db: web.AppKey[aiopg.Pool] = web.AppKey("db")
 redis: web.AppKey[Redis] = web.AppKey("redis")
 amqp: web.AppKey[AmqpConnection] = web.AppKey("amqp")
 relay: web.AppKey[OutboxRelay] = web.AppKey("relay")
+auth: web.AppKey[Authenticator] = web.AppKey("auth")
+auth_service: web.AppKey[AuthService] = web.AppKey("auth_service")
+login_throttle: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 metrics: web.AppKey[Metrics] = web.AppKey("metrics")
 monitor: web.AppKey[ServiceMonitor] = web.AppKey("monitor")
 openapi_cache: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")

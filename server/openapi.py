@@ -19,7 +19,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import __version__
+from server import __version__, keys
+from server.auth.principal import Access
 from server.http import FORM, JSON, read_body, read_path, read_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,7 +64,7 @@ class Operation:
     response: Any = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    security: tuple[str, ...] = ()
+    auth: Access | None = None
     content_type: str = JSON
     extra_responses: dict[int, str] = field(default_factory=dict)
 
@@ -79,7 +80,7 @@ def endpoint(
     response: Any = None,
     status: int = 200,
     errors: Iterable[int] = (),
-    security: Iterable[str] = (),
+    auth: Access | None = None,
     content_type: str = JSON,
     description: str | None = None,
     extra_responses: dict[int, str] | None = None,
@@ -95,7 +96,7 @@ def endpoint(
         response=response,
         status=status,
         errors=tuple(errors),
-        security=tuple(security),
+        auth=auth,
         content_type=content_type,
         extra_responses=extra_responses or {},
     )
@@ -104,6 +105,10 @@ def endpoint(
         @functools.wraps(handler)
         async def wrapper(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
+            if operation.auth is not None:  # before reading input: strangers get 401, not 422
+                kwargs["principal"] = await request.app[keys.auth].authenticate(
+                    request, operation.auth
+                )
             if operation.path is not None:
                 kwargs["path"] = read_path(request, operation.path)
             if operation.query is not None:
@@ -144,15 +149,23 @@ class _Schemas:
 
     def __init__(self) -> None:
         self._pending: list[tuple[tuple[type[BaseModel], str], dict[str, Any]]] = []
+        self._extra: dict[str, Any] = {}
 
     def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
         placeholder: dict[str, Any] = {}
         self._pending.append(((model, mode), placeholder))
         return placeholder
 
+    def inline(self, model: type[BaseModel]) -> dict[str, Any]:
+        """A model's own schema (for parameters), its nested models sent to components."""
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in schema.pop("$defs", {}).items():
+            self._extra[name] = definition
+        return schema
+
     def render(self) -> dict[str, Any]:
         if not self._pending:
-            return {}
+            return dict(self._extra)
         keys = list(dict.fromkeys(key for key, _ in self._pending))
         key_map, top = models_json_schema(
             keys,  # type: ignore[arg-type]
@@ -160,7 +173,7 @@ class _Schemas:
         )
         for key, placeholder in self._pending:
             placeholder.update(key_map[key])  # type: ignore[index]
-        return dict(top.get("$defs", {}))
+        return {**self._extra, **top.get("$defs", {})}
 
 
 def _response_schema(response: Any, schemas: _Schemas) -> dict[str, Any] | None:
@@ -181,10 +194,10 @@ def _parameters(route_path: str, op: Operation, schemas: _Schemas) -> list[dict[
     for name in _PATH_PARAM.findall(route_path):
         schema: dict[str, Any] = {"type": "string"}
         if name in path_fields and op.path is not None:
-            schema = op.path.model_json_schema()["properties"].get(name, schema)
+            schema = schemas.inline(op.path)["properties"].get(name, schema)
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
-        query_schema = op.query.model_json_schema()
+        query_schema = schemas.inline(op.query)
         required = set(query_schema.get("required", []))
         for name, prop in query_schema.get("properties", {}).items():
             params.append(
@@ -221,9 +234,13 @@ def _operation(route_path: str, handler: Any, op: Operation, schemas: _Schemas) 
         errors |= {400, 413, 415, 422}
     if op.query is not None or op.path is not None:
         errors.add(422)
-    if op.security:
-        result["security"] = [{name: []} for name in op.security]
-        errors.add(401)
+    if op.auth is not None:
+        schemes = ["bearer", "oauth2"] + (["apiKey"] if op.auth.api_keys else [])
+        result["security"] = ([{}] if op.auth.optional else []) + [{name: []} for name in schemes]
+        result["description"] = (
+            result.get("description", "") + "\n\n" + op.auth.describe()
+        ).strip()
+        errors |= {401} if op.auth.optional else {401, 403}
     responses: dict[str, Any] = {}
     schema = _response_schema(op.response, schemas)
     ok: dict[str, Any] = {"description": "Success"}

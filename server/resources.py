@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import keys
+from server.auth.authenticator import Authenticator
+from server.auth.service import AuthService
+from server.auth.throttle import LoginThrottle
 from server.health import ServiceMonitor
 from storage.db import create_pool
 from storage.redis import create_redis
@@ -84,6 +87,16 @@ async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
     await _cancel(publisher, supervisor)
 
 
+async def accounts(app: web.Application) -> AsyncIterator[None]:
+    """The account service, the per-request authenticator and the login throttle."""
+    settings = app[keys.settings]
+    service = AuthService(settings)
+    app[keys.auth_service] = service
+    app[keys.auth] = Authenticator(settings, app[keys.db], app[keys.redis], service)
+    app[keys.login_throttle] = LoginThrottle(settings, app[keys.redis])
+    yield
+
+
 async def monitor(app: web.Application) -> AsyncIterator[None]:
     watcher = ServiceMonitor(app[keys.db], app[keys.redis], app[keys.amqp])
     app[keys.monitor] = watcher
@@ -92,4 +105,4 @@ async def monitor(app: web.Application) -> AsyncIterator[None]:
     await _cancel(task)
 
 
-CLEANUP_CONTEXTS = (database, redis, rabbitmq, monitor)
+CLEANUP_CONTEXTS = (database, redis, accounts, rabbitmq, monitor)

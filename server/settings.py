@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-secret-key-change-me-in-production"  # noqa: S105 (refused in production)
+DEV_SECRET = "dev-only-secret-key-change-me-in-production"  # refused in production
 MIN_SECRET_LENGTH = 32
 
 
@@ -59,6 +59,44 @@ class Settings(BaseSettings):
     )
     DOCS_ENABLED: bool = Field(True, description="Serve /openapi.json, /docs and /redoc.")
     METRICS_ENABLED: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+
+    TRUST_FORWARDED_FOR: bool = Field(
+        False,
+        description="Take the client address from X-Forwarded-For (only behind a proxy you run).",
+    )
+
+    # -- accounts and tokens -----------------------------------------------------------------
+    ACCESS_TOKEN_TTL: int = Field(900, ge=30, le=86400, description="Access token lifetime (s).")
+    REFRESH_TOKEN_TTL: int = Field(
+        30 * 86400, ge=300, description="Refresh token (session) lifetime in seconds."
+    )
+    JWT_SIGNING_KEYS: SecretStr = Field(
+        SecretStr(""),
+        description="kid:secret,kid:secret (first signs, all verify; each secret >= 32 bytes). "
+        "Empty: one key derived from SECRET_KEY.",
+    )
+    JWT_ISSUER: str = Field("realtime-server", description="iss claim of issued tokens.")
+    JWT_AUDIENCE: str = Field("realtime-server", description="aud claim of issued tokens.")
+    TICKET_TTL: int = Field(
+        30, ge=5, le=300, description="Lifetime (s) of single-use WebSocket/SSE tickets."
+    )
+    LOGIN_THROTTLE_WINDOW: int = Field(
+        900, ge=10, description="Seconds over which failed logins are counted."
+    )
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(
+        5, ge=1, description="Failed logins per account within the window before 429."
+    )
+    LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(
+        20, ge=1, description="Failed logins per client address within the window before 429."
+    )
+    ARGON2_MEMORY_COST: int = Field(
+        19456, ge=19456, description="argon2id memory in KiB (OWASP minimum 19456)."
+    )
+    ARGON2_TIME_COST: int = Field(2, ge=2, description="argon2id iterations (OWASP minimum 2).")
+    ARGON2_PARALLELISM: int = Field(1, ge=1, le=16, description="argon2id lanes.")
+    SUPERUSER_PASSWORD: SecretStr | None = Field(
+        None, description="Password for `python -m server create-superuser` when not given."
+    )
 
     # -- PostgreSQL --------------------------------------------------------------------------
     POSTGRES_SERVER: str = Field("localhost", description="PostgreSQL host.")
@@ -133,6 +171,16 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("JWT_SIGNING_KEYS")
+    @classmethod
+    def _signing_keys_parse(cls, value: SecretStr) -> SecretStr:
+        from server.security.tokens import parse_signing_keys
+
+        for key in parse_signing_keys(value.get_secret_value(), "unused"):
+            if len(key.secret.encode()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"the secret of key {key.kid!r} is shorter than 32 bytes")
+        return value
+
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
         if self.ENVIRONMENT == "production":
@@ -173,9 +221,10 @@ def describe_errors(error: ValidationError) -> str:
         name = ".".join(str(part) for part in item["loc"]) or "settings"
         message = str(item["msg"]).removeprefix("Value error, ")
         value = item.get("input")
-        shown = "" if name.endswith(("SECRET_KEY", "PASSWORD", "_URL")) else f" (got {value!r})"
-        if isinstance(value, dict):
-            shown = ""
+        secret = "SecretStr" in str(
+            getattr(Settings.model_fields.get(name.upper()), "annotation", "")
+        )
+        shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
         lines.append(f"  {name.upper()}: {message}{shown}")
     return "invalid configuration:\n" + "\n".join(lines)
 

@@ -14,9 +14,13 @@ from storage.db import Connection, Row
 from storage.tables import tasks
 
 
-async def create(conn: Connection, task_id: uuid.UUID, name: str, payload: Any) -> Row:
+async def create(
+    conn: Connection, task_id: uuid.UUID, name: str, payload: Any, *, owner_id: int | None
+) -> Row:
     row = await conn.fetch_one(
-        sa.insert(tasks).values(id=task_id, name=name, payload=payload).returning(tasks)
+        sa.insert(tasks)
+        .values(id=task_id, name=name, payload=payload, owner_id=owner_id)
+        .returning(tasks)
     )
     assert row is not None
     return row

@@ -18,8 +18,11 @@ from aiohttp.test_utils import TestClient
 
 from server import dbadmin
 from server.app import create_app
+from server.auth.principal import Role
+from server.auth.service import AuthService
 from server.settings import Settings
 from storage.db import create_pool, transaction
+from tests.support.accounts import Account, AsUser, create_account, log_in
 from workers.process import worker_running
 from workers.topology import Topology
 from workers.worker import Worker
@@ -88,6 +91,33 @@ async def clean_tables(db: Any) -> None:
         await conn.execute("TRUNCATE tasks, outbox")
 
 
+@pytest.fixture(scope="session")
+def auth_service(base_settings: Settings) -> AuthService:
+    return AuthService(base_settings)
+
+
+@pytest.fixture
+async def alice(client: Any, db: Any, auth_service: AuthService) -> Account:
+    """A logged-in user."""
+    return await log_in(client, await create_account(db, auth_service))
+
+
+@pytest.fixture
+async def bob(client: Any, db: Any, auth_service: AuthService) -> Account:
+    """Another logged-in user."""
+    return await log_in(client, await create_account(db, auth_service))
+
+
+@pytest.fixture
+async def admin(client: Any, db: Any, auth_service: AuthService) -> Account:
+    return await log_in(client, await create_account(db, auth_service, role=Role.admin))
+
+
+@pytest.fixture
+async def superuser(client: Any, db: Any, auth_service: AuthService) -> Account:
+    return await log_in(client, await create_account(db, auth_service, role=Role.superuser))
+
+
 @pytest.fixture
 def app(settings: Settings) -> web.Application:
     return create_app(settings)
@@ -113,3 +143,9 @@ def rabbitmq_ctl() -> str:
         if os.path.exists(candidate):
             return candidate
     pytest.fail("rabbitmqctl is not installed; the broker-restart test needs it")
+
+
+@pytest.fixture
+def user_client(client: Any, alice: Account) -> AsUser:
+    """The client, logged in as alice."""
+    return AsUser(client, alice)

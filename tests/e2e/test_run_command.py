@@ -75,10 +75,15 @@ def test_run_prepares_database_serves_and_stops_cleanly(
     try:
         wait_ready(base, process)
         assert dbadmin.database_exists(base_settings, fresh_database)
-        _, task = http.post(f"{base}/tasks/example", {"seconds": 0.1, "payload": "e2e"})
+        headers = http.register_and_log_in(
+            base, f"e2e{uuid.uuid4().hex[:8]}", "a long e2e passphrase"
+        )
+        _, task = http.post(
+            f"{base}/tasks/example", {"seconds": 0.1, "payload": "e2e"}, headers=headers
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            _, state = http.get(f"{base}/tasks/{task['id']}")
+            _, state = http.get(f"{base}/tasks/{task['id']}", headers=headers)
             if state["status"] == "succeeded":
                 break
             time.sleep(0.2)

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("clean_
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_sigterm_lets_the_running_task_finish(client: Any, settings: Any) -> None:
+async def test_sigterm_lets_the_running_task_finish(user_client: Any, settings: Any) -> None:
     env = {
         **os.environ,
         "POSTGRES_DB": settings.POSTGRES_DB,
@@ -28,15 +28,22 @@ async def test_sigterm_lets_the_running_task_finish(client: Any, settings: Any) 
         "WORKER_SHUTDOWN_TIMEOUT": "10",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workers", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "workers",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        response = await client.post("/tasks/example", json={"seconds": 2, "payload": "in flight"})
+        response = await user_client.post(
+            "/tasks/example", json={"seconds": 2, "payload": "in flight"}
+        )
         task_id = (await response.json())["id"]
 
         async def running() -> bool:
-            body = await (await client.get(f"/tasks/{task_id}")).json()
+            body = await (await user_client.get(f"/tasks/{task_id}")).json()
             return bool(body["status"] == "running")
 
         await eventually(running, timeout=20)
@@ -48,7 +55,7 @@ async def test_sigterm_lets_the_running_task_finish(client: Any, settings: Any) 
             await process.wait()
     text = output.decode()
     assert process.returncode == 0, text
-    body = await (await client.get(f"/tasks/{task_id}")).json()
+    body = await (await user_client.get(f"/tasks/{task_id}")).json()
     assert body["status"] == "succeeded", text
     assert body["result"]["echo"] == "in flight"
     assert "waiting for 1 in-flight jobs" in text

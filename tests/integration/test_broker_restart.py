@@ -20,18 +20,18 @@ def rabbitmqctl(ctl: str, action: str) -> None:
 
 
 async def test_every_task_completes_once_across_a_broker_restart(
-    client: Any, worker: Any, db: Any, rabbitmq_ctl: str
+    user_client: Any, worker: Any, db: Any, rabbitmq_ctl: str
 ) -> None:
     ids = []
     for n in range(40):
-        response = await client.post("/tasks/example", json={"seconds": 0.2, "payload": n})
+        response = await user_client.post("/tasks/example", json={"seconds": 0.2, "payload": n})
         ids.append((await response.json())["id"])
 
     await asyncio.to_thread(rabbitmqctl, rabbitmq_ctl, "stop_app")
     try:
         # Accepting work does not depend on the broker.
         for n in range(40, 60):
-            response = await client.post("/tasks/example", json={"seconds": 0, "payload": n})
+            response = await user_client.post("/tasks/example", json={"seconds": 0, "payload": n})
             assert response.status == 202
             ids.append((await response.json())["id"])
         await asyncio.sleep(1)

@@ -42,7 +42,7 @@ async def test_metrics_count_requests_by_route_template(client: Any) -> None:
     await client.get("/tasks/00000000-0000-0000-0000-000000000000")
     text = await (await client.get("/metrics")).text()
     assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in text
-    assert 'route="/tasks/{task_id}",status="404"' in text
+    assert 'route="/tasks/{task_id}",status="401"' in text
     assert "00000000-0000" not in text  # raw paths never become labels
     assert "process_resident_memory_bytes" in text
     assert "http_request_duration_seconds_bucket" in text

@@ -34,8 +34,8 @@ async def test_wrong_method_is_405_with_allow(client: Any) -> None:
     assert "GET" in response.headers["Allow"]
 
 
-async def test_wrong_content_type_is_415(client: Any) -> None:
-    response = await client.post(
+async def test_wrong_content_type_is_415(user_client: Any) -> None:
+    response = await user_client.post(
         "/tasks/example", data=b"seconds=1", headers={"Content-Type": "text/plain"}
     )
     assert response.status == 415
@@ -45,22 +45,22 @@ async def test_wrong_content_type_is_415(client: Any) -> None:
 
 
 @pytest.mark.parametrize("raw", [b"{bad", b"", b"\xff\xfe", b"[1,2", b'{"seconds": NaN}'])
-async def test_malformed_json_is_400(client: Any, raw: bytes) -> None:
-    response = await client.post(
+async def test_malformed_json_is_400(user_client: Any, raw: bytes) -> None:
+    response = await user_client.post(
         "/tasks/example", data=raw, headers={"Content-Type": "application/json"}
     )
     assert response.status == 400
     assert_envelope(await response.json(), "malformed_json")
 
 
-async def test_body_over_the_limit_is_413(client: Any, settings: Any) -> None:
+async def test_body_over_the_limit_is_413(user_client: Any, settings: Any) -> None:
     big = b'{"payload": "' + b"x" * (settings.MAX_REQUEST_BODY + 10) + b'"}'
-    response = await client.post(
+    response = await user_client.post(
         "/tasks/example", data=io.BytesIO(big), headers={"Content-Type": "application/json"}
     )
     assert response.status == 413
     assert_envelope(await response.json(), "payload_too_large")
-    assert (await client.get("/health/live")).status == 200
+    assert (await user_client.get("/health/live")).status == 200
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,9 @@ async def test_body_over_the_limit_is_413(client: Any, settings: Any) -> None:
     ],
 )
 async def test_schema_violations_are_422_with_details(
-    client: Any, body: Any, field: str | None
+    user_client: Any, body: Any, field: str | None
 ) -> None:
-    response = await client.post("/tasks/example", json=body)
+    response = await user_client.post("/tasks/example", json=body)
     assert response.status == 422
     error = assert_envelope(await response.json(), "validation_error")
     assert error["details"]
@@ -84,8 +84,8 @@ async def test_schema_violations_are_422_with_details(
         assert field in error["details"][0]["loc"]
 
 
-async def test_bad_path_parameter_is_422(client: Any) -> None:
-    response = await client.get("/tasks/not-a-uuid")
+async def test_bad_path_parameter_is_422(user_client: Any) -> None:
+    response = await user_client.get("/tasks/not-a-uuid")
     assert response.status == 422
     assert assert_envelope(await response.json(), "validation_error")["details"][0]["loc"] == [
         "task_id"

@@ -13,6 +13,7 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import make_settings
+from tests.support.accounts import Account, AsUser
 from tests.support.proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -51,8 +52,9 @@ async def test_start_with_everything_down_then_recover(
     settings: Any,
     proxies: dict[str, TcpProxy],
     caplog: pytest.LogCaptureFixture,
+    alice: Account,
 ) -> None:
-    client = await aiohttp_client(create_app(proxied_settings(settings, proxies)))
+    client = AsUser(await aiohttp_client(create_app(proxied_settings(settings, proxies))), alice)
 
     status, body = await ready_status(client)
     assert status == 503
@@ -84,11 +86,11 @@ async def test_start_with_everything_down_then_recover(
 
 
 async def test_tasks_accepted_while_the_broker_is_down_are_published_after(
-    aiohttp_client: Any, settings: Any, proxies: dict[str, TcpProxy], worker: Any
+    aiohttp_client: Any, settings: Any, proxies: dict[str, TcpProxy], worker: Any, alice: Account
 ) -> None:
     await proxies["postgres"].start()
     await proxies["redis"].start()
-    client = await aiohttp_client(create_app(proxied_settings(settings, proxies)))
+    client = AsUser(await aiohttp_client(create_app(proxied_settings(settings, proxies))), alice)
 
     ids = []
     for n in range(20):

@@ -33,9 +33,9 @@ def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
 
 
 async def test_http_request_relay_and_worker_share_one_trace(
-    client: Any, worker: Any, spans: InMemorySpanExporter
+    user_client: Any, worker: Any, spans: InMemorySpanExporter
 ) -> None:
-    response = await client.post("/tasks/example", json={"seconds": 0})
+    response = await user_client.post("/tasks/example", json={"seconds": 0})
     task_id = (await response.json())["id"]
 
     async def processed() -> list[ReadableSpan]:
@@ -58,9 +58,9 @@ async def test_http_request_relay_and_worker_share_one_trace(
 
 
 async def test_secrets_in_query_strings_never_reach_span_attributes(
-    client: Any, spans: InMemorySpanExporter
+    user_client: Any, spans: InMemorySpanExporter
 ) -> None:
-    await client.get("/health/live?ticket=abc123secret&token=t0ken&x=1")
+    await user_client.get("/health/live?ticket=abc123secret&token=t0ken&x=1")
     [server_span] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
     values = " ".join(str(v) for v in server_span.attributes.values())
     assert "abc123secret" not in values
