@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=int, help="port (default: PORT)")
     db = commands.add_parser("db", help="database administration")
     db.add_argument("action", choices=["ensure", "create", "info", "migrate", "status"])
+    superuser = commands.add_parser("create-superuser", help="create a superuser account")
+    superuser.add_argument("--email", required=True)
+    superuser.add_argument("--username", required=True)
+    superuser.add_argument(
+        "--password", help="default: SUPERUSER_PASSWORD, else asked for (not echoed)"
+    )
     docs = commands.add_parser("settings-docs", help="generated configuration docs")
     mode = docs.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true")
@@ -119,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             serve(settings)
             return 0
+        if args.command == "create-superuser":
+            from server.superuser import create_superuser
+
+            return create_superuser(settings, args.email, args.username, args.password)
         if args.command == "run":
             from server.runner import run_all
 
