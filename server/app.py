@@ -12,13 +12,13 @@ from server import keys, resources
 from server.errors import error_middleware
 from server.metrics import Metrics, metrics_middleware
 from server.settings import Settings
-from server.telemetry import configure_tracing, request_id_middleware
+from server.telemetry import configure_tracing, request_id_middleware, tracing_installed
 
 
 def create_app(settings: Settings) -> web.Application:
     from handlers.routes import setup_routes
 
-    if settings.TRACING_ENABLED:
+    if settings.tracing_active or (settings.TRACING_ENABLED and tracing_installed()):
         # Instruments aiohttp once per process: every Application made afterwards gets the
         # tracing middleware as its outermost layer.
         configure_tracing(settings)

@@ -3,6 +3,7 @@ child processes until SIGINT or SIGTERM, which stops both gracefully (`make run`
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 DB_WAIT_SECONDS = 30.0
+PR_SET_PDEATHSIG = 1
 
 
 def prepare_database(settings: Settings) -> None:
@@ -42,14 +44,25 @@ def prepare_database(settings: Settings) -> None:
     log.info("database %s is at the latest migration", settings.POSTGRES_DB)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the runner dies, even by SIGKILL (Linux),
+    so a killed `make run` never leaves a server or worker behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the runner's own handlers still apply
+        pass
+
+
 def run_all(settings: Settings, host: str, port: int) -> int:
     prepare_database(settings)
     python = sys.executable
     children = {
         "server": subprocess.Popen(
-            [python, "-m", "server", "serve", "--host", host, "--port", str(port)]
+            [python, "-m", "server", "serve", "--host", host, "--port", str(port)],
+            preexec_fn=_die_with_parent,
         ),
-        "worker": subprocess.Popen([python, "-m", "workers"]),
+        "worker": subprocess.Popen([python, "-m", "workers"], preexec_fn=_die_with_parent),
     }
     stopping = False
 

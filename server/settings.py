@@ -160,9 +160,16 @@ class Settings(BaseSettings):
     TELEGRAM_BOTS_ENABLED: bool = Field(False, description="Run the Telegram notification bots.")
 
     # -- tracing -----------------------------------------------------------------------------
-    TRACING_ENABLED: bool = Field(True, description="Create OpenTelemetry spans.")
+    TRACING_ENABLED: bool = Field(
+        True,
+        description="Trace requests, queries, publishes and jobs (only while an OTLP endpoint "
+        "is set: without one, tracing costs nothing).",
+    )
     OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
-        None, description="OTLP/HTTP collector URL; spans are exported only when set."
+        None, description="OTLP/HTTP collector URL, e.g. http://collector:4318."
+    )
+    TRACING_SAMPLE_RATIO: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces recorded (parent decisions are kept)."
     )
     OTEL_SERVICE_NAME: str = Field("realtime-server", description="service.name of the spans.")
 
@@ -198,6 +205,10 @@ class Settings(BaseSettings):
         return self.ENVIRONMENT == "production"
 
     @property
+    def tracing_active(self) -> bool:
+        return self.TRACING_ENABLED and bool(self.OTEL_EXPORTER_OTLP_ENDPOINT)
+
+    @property
     def db_max_connections(self) -> int:
         return self.DB_POOL_SIZE + self.DB_MAX_OVERFLOW
 
@@ -208,7 +219,7 @@ class Settings(BaseSettings):
             "sse": self.SSE_ENABLED,
             "webrtc": self.WEBRTC_ENABLED,
             "telegram": self.TELEGRAM_BOTS_ENABLED,
-            "tracing": self.TRACING_ENABLED,
+            "tracing": self.tracing_active,
             "metrics": self.METRICS_ENABLED,
             "docs": self.DOCS_ENABLED,
         }

@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from server import keys
 from server.settings import Settings
@@ -184,19 +185,28 @@ def _redact_url_value(name: str, value: str) -> str:
     return f"{base}?{redact_query(query)}" if query else value
 
 
+def tracing_installed() -> bool:
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
 def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) -> TracerProvider:
     """The process's tracer provider (created once), exporting over OTLP/HTTP when an
-    endpoint is configured. The server also instruments aiohttp's Application class."""
+    endpoint is configured. The server also instruments aiohttp's Application class.
+
+    Called only when tracing is active (an endpoint is set), or by tests that attach an
+    in-memory exporter: recording spans costs real CPU (more than half of a trivial
+    request's), so without an exporter the no-op API is left in place."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
     provider = TracerProvider(
+        sampler=ParentBased(TraceIdRatioBased(settings.TRACING_SAMPLE_RATIO)),
         resource=Resource.create(
             {
                 "service.name": settings.OTEL_SERVICE_NAME,
                 "deployment.environment": settings.ENVIRONMENT,
             }
-        )
+        ),
     )
     provider.add_span_processor(RedactingSpanProcessor())
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:

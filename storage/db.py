@@ -66,19 +66,44 @@ def create_pool(settings: Settings) -> Any:
     )
 
 
+# Compiled SQL by statement shape. Compiling costs ~150 us, looking up and filling in
+# parameters ~25 us: this is the same memoization SQLAlchemy's engines do, of a pure function
+# (shape -> SQL text), bounded, and it holds no connection or request state.
+_COMPILED: dict[Any, Any] = {}
+_COMPILED_MAX = 2000
+
+
+def _compiled(statement: ClauseElement) -> tuple[Any, Any]:
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:  # a construct SQLAlchemy cannot cache: compile it every time
+        return statement.compile(dialect=_DIALECT), None
+    compiled = _COMPILED.get(cache_key.key)
+    if compiled is None:
+        compiled = _DIALECT.statement_compiler(_DIALECT, statement, cache_key=cache_key)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[cache_key.key] = compiled
+    return compiled, cache_key.bindparams
+
+
 def compile_statement(
     statement: ClauseElement | str, params: Mapping[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:
-    """SQL text plus parameters with SQLAlchemy's bind processors (JSON, etc.) applied."""
+    """SQL text plus parameters with SQLAlchemy's bind processors (JSON, etc.) applied;
+    `IN` lists are expanded into one parameter per element."""
     if isinstance(statement, str):
         return statement, dict(params or {})
-    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-    values = dict(compiled.construct_params(params) or {})
-    processors = compiled._bind_processors  # type: ignore[attr-defined]
+    compiled, extracted = _compiled(statement)
+    values = compiled.construct_params(params, extracted_parameters=extracted)
+    if compiled.post_compile_params:
+        expanded = compiled._process_parameters_for_postcompile(values)
+        sql, values, processors = expanded.statement, dict(expanded.parameters), expanded.processors
+    else:
+        sql, values, processors = compiled.string, dict(values), compiled._bind_processors
     for name, processor in processors.items():
         if name in values and values[name] is not None:
             values[name] = processor(values[name])
-    return str(compiled), values
+    return sql, values
 
 
 class Connection:

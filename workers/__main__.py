@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     configure_logging(settings)
-    if settings.TRACING_ENABLED:
+    if settings.tracing_active:
         configure_tracing(settings, instrument_aiohttp=False)
     try:
         import uvloop

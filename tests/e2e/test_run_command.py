@@ -95,11 +95,41 @@ def test_run_prepares_database_serves_and_stops_cleanly(
         output, _ = process.communicate(timeout=20)
         elapsed = time.monotonic() - started
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # a failed assertion above: never leave children behind
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     assert process.returncode == 0, output
     assert elapsed < 10, f"took {elapsed:.1f}s to stop"
     assert "server stopped" in output
     assert "worker stopped" in output
     assert "Traceback" not in output
+
+
+def test_children_die_with_a_killed_runner(base_settings: Settings, fresh_database: str) -> None:
+    """Even SIGKILL (which the runner cannot handle) leaves no server or worker behind."""
+    port = free_port()
+    process = start(fresh_database, base_settings, port)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(children) == 2
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{pid}").exists() for pid in children
+        ):
+            time.sleep(0.2)
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
