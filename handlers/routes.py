@@ -7,7 +7,19 @@ from pathlib import Path
 from aiohttp import web
 
 import server
-from handlers import auth, docs, health, metrics, root, tasks, users
+from handlers import (
+    auth,
+    docs,
+    health,
+    metrics,
+    realtime_files,
+    realtime_rest,
+    realtime_sse,
+    realtime_ws,
+    root,
+    tasks,
+    users,
+)
 from server import keys
 
 STATIC = Path(server.__file__).resolve().parent / "static"
@@ -41,6 +53,18 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/users/{user_id}", users.get_user)
     router.add_patch("/users/{user_id}", users.update_user)
     router.add_delete("/users/{user_id}", users.delete_user)
+
+    if settings.WEBSOCKET_ENABLED:
+        router.add_get("/realtime/ws", realtime_ws.websocket)
+    if settings.SSE_ENABLED:
+        router.add_get("/realtime/events", realtime_sse.events)
+    router.add_post("/realtime/send", realtime_rest.send)
+    router.add_post("/realtime/broadcast", realtime_rest.broadcast)
+    router.add_post("/realtime/notifications/send", realtime_rest.send_notification)
+    router.add_get("/realtime/channels/{name}/presence", realtime_rest.presence)
+    router.add_get("/realtime/stats", realtime_rest.stats)
+    router.add_post("/realtime/binary/upload", realtime_files.upload)
+    router.add_get("/realtime/files/{file_id}", realtime_files.download)
 
     router.add_post("/tasks/example", tasks.create_example)
     router.add_get("/tasks/{task_id}", tasks.get_task)

@@ -8,7 +8,7 @@ not fit its model is 422 `validation_error` with one entry per problem.
 from __future__ import annotations
 
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from aiohttp import web
@@ -92,6 +92,18 @@ def client_address(request: web.Request, *, trust_forwarded_for: bool) -> str:
         if forwarded:
             return forwarded[:64]
     return request.remote or "unknown"
+
+
+def origin_allowed(request: web.Request, allowed_origins: str) -> bool:
+    """Browsers send Origin with WebSocket and EventSource requests; a foreign one is
+    refused (cross-site WebSocket hijacking). Requests without Origin are not from a page."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return urlsplit(origin).netloc == request.host
 
 
 def json_response(

@@ -6,7 +6,8 @@ nothing of ours lives in a module global.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from server.auth.service import AuthService
     from server.auth.throttle import LoginThrottle
     from server.health import ServiceMonitor
+    from server.hub.hub import Hub
+    from server.hub.uploads import Uploads
     from server.metrics import Metrics
     from server.settings import Settings
     from workers.amqp import AmqpConnection
@@ -31,6 +34,10 @@ relay: web.AppKey[OutboxRelay] = web.AppKey("relay")
 auth: web.AppKey[Authenticator] = web.AppKey("auth")
 auth_service: web.AppKey[AuthService] = web.AppKey("auth_service")
 login_throttle: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
+hub: web.AppKey[Hub] = web.AppKey("hub")
+uploads: web.AppKey[Uploads] = web.AppKey("uploads")
+# Functions that add message types to each WebSocket session (WebRTC signaling does).
+ws_extensions: web.AppKey[list[Callable[[Any], None]]] = web.AppKey("ws_extensions")
 metrics: web.AppKey[Metrics] = web.AppKey("metrics")
 monitor: web.AppKey[ServiceMonitor] = web.AppKey("monitor")
 openapi_cache: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")

@@ -18,6 +18,8 @@ from server.auth.authenticator import Authenticator
 from server.auth.service import AuthService
 from server.auth.throttle import LoginThrottle
 from server.health import ServiceMonitor
+from server.hub.hub import Hub
+from server.hub.uploads import Uploads
 from storage.db import create_pool
 from storage.redis import create_redis
 from workers.amqp import AmqpConnection
@@ -97,6 +99,23 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def realtime(app: web.Application) -> AsyncIterator[None]:
+    """The hub (channels, fan-out, presence) and the upload store."""
+    settings = app[keys.settings]
+    hub = Hub(settings, app[keys.redis])
+    app[keys.hub] = hub
+    app[keys.uploads] = Uploads(settings, app[keys.db])
+    await hub.start()
+    yield
+    await hub.stop()
+
+
+async def close_realtime_connections(app: web.Application) -> None:
+    """on_shutdown: live WebSockets and event streams are told to go away (1001) first,
+    so that graceful shutdown does not wait on them."""
+    await app[keys.hub].close_connections()
+
+
 async def monitor(app: web.Application) -> AsyncIterator[None]:
     watcher = ServiceMonitor(app[keys.db], app[keys.redis], app[keys.amqp])
     app[keys.monitor] = watcher
@@ -105,4 +124,4 @@ async def monitor(app: web.Application) -> AsyncIterator[None]:
     await _cancel(task)
 
 
-CLEANUP_CONTEXTS = (database, redis, accounts, rabbitmq, monitor)
+CLEANUP_CONTEXTS = (database, redis, accounts, rabbitmq, realtime, monitor)

@@ -153,6 +153,65 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Longest `seconds` POST /tasks/example accepts."
     )
 
+    # -- realtime (WebSocket, SSE, channels) --------------------------------------------------
+    WS_ALLOWED_ORIGINS: str = Field(
+        "",
+        description="Comma-separated Origins allowed to open WebSockets/SSE (e.g. "
+        "https://app.example.org); empty: same origin only; * allows any.",
+    )
+    WS_MAX_MESSAGE_SIZE: int = Field(
+        1024 * 1024 + 64, ge=1024, description="Largest incoming WebSocket message (bytes)."
+    )
+    WS_HEARTBEAT: float = Field(
+        30.0, gt=0, description="Seconds between WebSocket pings; no pong closes the socket."
+    )
+    WS_COMPRESSION: bool = Field(
+        False, description="permessage-deflate (about 10x the memory per connection)."
+    )
+    SEND_QUEUE_MESSAGES: int = Field(
+        2000, ge=10, description="Messages queued for a client before it is a slow consumer."
+    )
+    SEND_BUFFER_BYTES: int = Field(
+        4 * 1024 * 1024,
+        ge=65536,
+        description="Unsent bytes a client may have before its messages wait in the queue.",
+    )
+    PUBLISH_RATE: float = Field(50.0, gt=0, description="Publishes per second per connection.")
+    PUBLISH_BURST: int = Field(100, ge=1, description="Publishes allowed in a burst.")
+    FRAME_RATE: float = Field(
+        1000.0, gt=0, description="Frames per second per connection before it is closed."
+    )
+    MAX_SUBSCRIPTIONS: int = Field(100, ge=1, description="Channels per connection.")
+    HISTORY_SIZE: int = Field(200, ge=0, description="Publications kept per channel.")
+    HISTORY_TTL: int = Field(
+        600, ge=1, description="Seconds a publication stays recoverable (and idle history lives)."
+    )
+    PRESENCE_TTL: int = Field(
+        60, ge=5, description="Presence lease (s): members of a dead node vanish after it."
+    )
+    CHANNEL_NAMESPACES: str = Field(
+        "",
+        description='Extra channel namespaces as JSON, e.g. {"chat": {"subscribe": "user", '
+        '"publish": "user", "presence": true, "join_leave": true}}.',
+    )
+    SSE_PING_INTERVAL: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
+    UPLOAD_DIR: str = Field("var/uploads", description="Where uploaded files are written.")
+    UPLOAD_MAX_SIZE: int = Field(
+        2 * 1024**3, ge=1, description="Largest file a client may upload (bytes)."
+    )
+    UPLOAD_QUOTA: int = Field(
+        10 * 1024**3, ge=1, description="Total bytes of files one user may store."
+    )
+    UPLOAD_CHUNK_SIZE: int = Field(
+        256 * 1024, ge=1024, le=1024 * 1024, description="Bytes per binary chunk frame."
+    )
+    UPLOAD_WINDOW: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Bytes a client may send ahead of acknowledgement."
+    )
+    BINARY_MESSAGE_MAX: int = Field(
+        64 * 1024, ge=1, description="Largest small binary message (larger: upload a file)."
+    )
+
     # -- components --------------------------------------------------------------------------
     WEBSOCKET_ENABLED: bool = Field(True, description="Serve the WebSocket endpoints.")
     SSE_ENABLED: bool = Field(True, description="Serve the Server-Sent Events endpoints.")
@@ -177,6 +236,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("CHANNEL_NAMESPACES")
+    @classmethod
+    def _namespaces_parse(cls, value: str) -> str:
+        from server.hub.channels import parse_namespaces
+
+        parse_namespaces(value)
+        return value
 
     @field_validator("JWT_SIGNING_KEYS")
     @classmethod

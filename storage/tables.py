@@ -141,3 +141,51 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_outbox_available_at_id", "available_at", "id"),
 )
+
+
+FILE_STATUSES = ("uploading", "complete", "aborted")
+
+# Files sent over WebSocket (resumable chunks) or HTTP multipart. The bytes live on disk
+# under UPLOAD_DIR; this row holds what is known about them.
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "owner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("mime", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("received", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("expected_sha256", sa.Text, nullable=True),
+    sa.Column("sha256", sa.Text, nullable=True),
+    sa.Column("channel", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="uploading"),
+    _created_at(),
+    _timestamp("completed_at"),
+    sa.CheckConstraint(f"status IN {FILE_STATUSES!r}", name="status"),
+    sa.CheckConstraint("size >= 0 AND received >= 0 AND received <= size", name="sizes"),
+    sa.Index("ix_files_owner_id", "owner_id"),
+)
+
+NOTIFICATION_LEVELS = ("info", "success", "warning", "error")
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("channel", sa.Text, nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("level", sa.Text, nullable=False, server_default="info"),
+    sa.Column("data", JSONB, nullable=True),
+    _created_at(),
+    _timestamp("read_at"),
+    sa.CheckConstraint(f"level IN {NOTIFICATION_LEVELS!r}", name="level"),
+    sa.CheckConstraint("user_id IS NOT NULL OR channel IS NOT NULL", name="target"),
+    sa.Index("ix_notifications_user_id_id", "user_id", "id"),
+)

@@ -1,0 +1,64 @@
+"""WS /realtime/ws: authenticate (header, API key or single-use ticket), check Origin,
+upgrade, then read frames until the client or the server closes."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import WSMsgType, web
+
+from handlers.realtime_session import RealtimeSession
+from server import keys
+from server.auth.principal import Access
+from server.errors import Forbidden
+from server.http import origin_allowed
+from server.hub.connection import WebSocketConnection
+from server.hub.protocol import encode
+
+REALTIME = Access(scope="realtime")
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Refused before the upgrade with the JSON error envelope: 401 without valid
+    credentials, 403 for a foreign Origin or an API key without the realtime scope."""
+    settings = request.app[keys.settings]
+    if not origin_allowed(request, settings.WS_ALLOWED_ORIGINS):
+        raise Forbidden("this Origin may not connect", code="origin_not_allowed")
+    principal = await request.app[keys.auth].authenticate_connection(request, REALTIME)
+    ws = web.WebSocketResponse(
+        heartbeat=settings.WS_HEARTBEAT,
+        max_msg_size=settings.WS_MAX_MESSAGE_SIZE,
+        compress=settings.WS_COMPRESSION,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    assert transport is not None
+    hub = request.app[keys.hub]
+    connection = WebSocketConnection(principal, settings, hub.mark_dirty, ws, transport)
+    hub.register(connection)
+    session = RealtimeSession(request.app, connection)
+    for extend in request.app[keys.ws_extensions]:
+        extend(session)
+    connection.send(
+        encode(
+            {
+                "type": "connected",
+                "client_id": connection.client_id,
+                "user_id": principal.user_id,
+                "server_time": int(time.time() * 1000),
+                "node": hub.node_id,
+            }
+        )
+    )
+    try:
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await session.on_text(message.data)
+            elif message.type is WSMsgType.BINARY:
+                await session.on_binary(message.data)
+            if connection.closed:
+                break
+    finally:
+        await session.close()
+        await hub.unregister(connection)
+    return ws

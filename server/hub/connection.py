@@ -1,0 +1,292 @@
+"""One realtime client: its subscriptions, its bounded send queue and how it is written.
+
+Fan-out never awaits a client. `deliver()` appends to the client's queue and marks it dirty;
+the hub flushes every dirty client once per event-loop turn, so several messages that
+arrived together go out in one write. A WebSocket flush writes pre-built frames straight to
+the transport; when the client's unsent bytes exceed SEND_BUFFER_BYTES its messages wait in
+the queue, and when the queue exceeds SEND_QUEUE_MESSAGES the client is a slow consumer and
+is closed (4008) without delaying anyone else. SSE clients have one writer task each,
+because a streamed HTTP response must be written through aiohttp (chunked encoding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from server.auth.principal import Principal
+from server.hub import binary
+from server.hub.protocol import Close, ws_frame
+
+if TYPE_CHECKING:
+    from aiohttp_sse import EventSourceResponse
+
+log = logging.getLogger(__name__)
+
+
+class Delivery:
+    """One outgoing message, encoded once and framed at most once per transport."""
+
+    __slots__ = ("_sse", "_ws", "binary", "cursor", "event", "payload")
+
+    def __init__(
+        self, payload: bytes, *, event: str, cursor: str | None = None, binary: bool = False
+    ) -> None:
+        self.payload = payload
+        self.event = event
+        self.cursor = cursor
+        self.binary = binary
+        self._ws: bytes | None = None
+        self._sse: bytes | None = None
+
+    @property
+    def ws(self) -> bytes:
+        if self._ws is None:
+            self._ws = ws_frame(self.payload, binary=self.binary)
+        return self._ws
+
+    @property
+    def sse(self) -> bytes:
+        """`event:` and `data:` lines (the `id:` line depends on the connection). SSE is
+        text only: a binary message arrives as JSON with its bytes in base64."""
+        if self._sse is None:
+            payload = self.payload
+            if self.binary:
+                message = binary.parse(payload)
+                assert isinstance(message, binary.BinaryMessage)
+                payload = orjson.dumps(
+                    {
+                        "type": "binary",
+                        **message.header,
+                        "data_base64": base64.b64encode(message.data).decode(),
+                    }
+                )
+            self._sse = b"event: " + self.event.encode() + b"\ndata: " + payload + b"\n\n"
+        return self._sse
+
+
+class Subscription:
+    """A client's place in a channel: the last offset it was given (to drop duplicates
+    and keep order) and, while its history is being recovered, the live messages held back."""
+
+    __slots__ = ("buffer", "channel", "epoch", "offset")
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.epoch = ""
+        self.offset = 0
+        self.buffer: list[tuple[str, int, Delivery]] | None = []
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.epoch}:{self.offset}"
+
+
+class Connection:
+    kind = "?"
+
+    def __init__(
+        self, principal: Principal, settings: Any, on_dirty: Callable[[Connection], None]
+    ) -> None:
+        self.client_id = uuid.uuid4().hex
+        self.principal = principal
+        self.subscriptions: dict[str, Subscription] = {}
+        self.connected_at = time.time()
+        self.sent = 0
+        self.closed = False
+        self.close_code: int | None = None
+        self._queue: list[bytes] = []
+        self._dirty = False
+        self._on_dirty = on_dirty
+        self._max_queue = settings.SEND_QUEUE_MESSAGES
+        self._buffer_limit = settings.SEND_BUFFER_BYTES
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def user_id(self) -> int:
+        return self.principal.user_id
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def info(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "user_id": self.user_id, "transport": self.kind}
+
+    def _enqueue(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if len(self._queue) >= self._max_queue:
+            self.close_soon(Close.SLOW_CONSUMER, "slow consumer: messages were not read in time")
+            return
+        self._queue.append(data)
+        if not self._dirty:
+            self._dirty = True
+            self._on_dirty(self)
+
+    def deliver(self, delivery: Delivery) -> None:
+        raise NotImplementedError
+
+    def send(self, payload: bytes, *, event: str = "message") -> None:
+        """A reply or event for this client only (not through a channel)."""
+        self.deliver(Delivery(payload, event=event))
+
+    def deliver_binary(self, frame: bytes) -> None:
+        self.deliver(Delivery(frame, event="binary", binary=True))
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_code = code
+            self._queue.clear()
+            self.spawn(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    async def cancel_tasks(self) -> None:
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+class WebSocketConnection(Connection):
+    kind = "ws"
+
+    def __init__(
+        self,
+        principal: Principal,
+        settings: Any,
+        on_dirty: Callable[[Connection], None],
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+    ) -> None:
+        super().__init__(principal, settings, on_dirty)
+        self.ws = ws
+        self.transport = transport
+        self.compressed = bool(settings.WS_COMPRESSION)
+        self._draining = False
+
+    def deliver(self, delivery: Delivery) -> None:
+        if self.compressed:  # compressed frames need aiohttp's writer: one at a time
+            self.spawn(self._send_compressed(delivery))
+            return
+        self._enqueue(delivery.ws)
+
+    async def _send_compressed(self, delivery: Delivery) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            if delivery.binary:
+                await self.ws.send_bytes(delivery.payload)
+            else:
+                await self.ws.send_str(delivery.payload.decode())
+
+    def flush(self) -> None:
+        self._dirty = False
+        if self.closed or not self._queue:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self._queue.clear()
+            return
+        if transport.get_write_buffer_size() > self._buffer_limit:
+            if not self._draining:
+                self._draining = True
+                self.spawn(self._drain())
+            return
+        data = b"".join(self._queue) if len(self._queue) > 1 else self._queue[0]
+        self.sent += len(self._queue)
+        self._queue.clear()
+        transport.write(data)
+
+    async def _drain(self) -> None:
+        """Wait (without blocking anyone) until the client has read enough, then flush."""
+        try:
+            while (
+                not self.closed and self.transport.get_write_buffer_size() > self._buffer_limit // 2
+            ):
+                if self.transport.is_closing():
+                    return
+                await asyncio.sleep(0.005)
+        finally:
+            self._draining = False
+        self.flush()
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)
+
+
+class SSEConnection(Connection):
+    kind = "sse"
+
+    def __init__(
+        self,
+        principal: Principal,
+        settings: Any,
+        on_dirty: Callable[[Connection], None],
+        response: EventSourceResponse,
+    ) -> None:
+        super().__init__(principal, settings, on_dirty)
+        self.response = response
+        self.finished = asyncio.Event()
+        self._ready = asyncio.Event()
+        self.spawn(self._writer())
+
+    def event_id(self) -> bytes:
+        """The id of the next event: the cursor, or `channel=cursor,...` for several channels."""
+        subscriptions = self.subscriptions
+        if len(subscriptions) == 1:
+            return next(iter(subscriptions.values())).cursor.encode()
+        return ",".join(f"{s.channel}={s.cursor}" for s in subscriptions.values()).encode()
+
+    def deliver(self, delivery: Delivery) -> None:
+        if delivery.cursor is not None:
+            self._enqueue(b"id: " + self.event_id() + b"\n" + delivery.sse)
+        else:
+            self._enqueue(delivery.sse)
+
+    def flush(self) -> None:
+        self._dirty = False
+        if self._queue:
+            self._ready.set()
+
+    async def _writer(self) -> None:
+        try:
+            while not self.closed:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._queue and not self.closed:
+                    data = b"".join(self._queue)
+                    self.sent += len(self._queue)
+                    self._queue.clear()
+                    await self.response.write(data)
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+        finally:
+            self.finished.set()
+
+    async def _close(self, code: int, reason: str) -> None:
+        """SSE has no close frame: a last `close` event says why, then the stream ends."""
+        event = b"event: close\ndata: " + orjson.dumps({"code": code, "reason": reason}) + b"\n\n"
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.response.write(event), 2)
+        self.finished.set()

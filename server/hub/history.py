@@ -1,0 +1,152 @@
+"""Channel history in Redis, and the one script that publishes.
+
+Per channel three keys share a hash tag (so they would live together in a cluster):
+
+    {prefix}:ch:{<channel>}:offset   INCR counter: the offset of the last publication
+    {prefix}:ch:{<channel>}:epoch    random id of this history's lifetime
+    {prefix}:ch:{<channel>}:stream   XADD entries with id 0-<offset>, trimmed to HISTORY_SIZE
+
+PUBLISH_SCRIPT runs atomically: it numbers the publication, builds its final JSON frame
+around the offset and cursor, appends it to the stream, refreshes the keys' lifetime
+(HISTORY_TTL) and PUBLISHes it to the fan-out channel. Because numbering and fan-out happen
+in one step, every node sees a channel's publications in offset order.
+
+A cursor is `<epoch>:<offset>`. When a channel's keys expire (idle for HISTORY_TTL) the
+epoch changes, so an old cursor can be recognised as unrecoverable.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+PUBLISH_SCRIPT = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[2], epoch)
+end
+local offset = redis.call('INCR', KEYS[1])
+local cursor = epoch .. ':' .. offset
+local frame = ARGV[4] .. offset .. ',"epoch":"' .. epoch .. '","cursor":"' .. cursor .. '"'
+  .. ARGV[5]
+if tonumber(ARGV[1]) > 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '0-' .. offset, 'f', frame, 't', ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[6], 'p\\n' .. cursor .. '\\n' .. frame)
+return {offset, epoch}
+"""
+
+POSITION_SCRIPT = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch, 'PX', ARGV[2])
+end
+local offset = tonumber(redis.call('GET', KEYS[1]) or '0')
+return {offset, epoch}
+"""
+
+
+@dataclass(frozen=True)
+class Position:
+    epoch: str
+    offset: int
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.epoch}:{self.offset}"
+
+
+def parse_cursor(cursor: str) -> Position | None:
+    epoch, _, offset = cursor.partition(":")
+    if not epoch or len(epoch) > 32 or not offset.isdigit() or len(offset) > 18:
+        return None
+    return Position(epoch, int(offset))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    recovered: bool
+    frames: list[bytes]  # publications after the cursor, oldest first
+    position: Position  # the channel's position now
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
+class History:
+    def __init__(self, redis: Redis, prefix: str, size: int, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.size = size
+        self.ttl_ms = ttl_seconds * 1000
+        self._publish = redis.register_script(PUBLISH_SCRIPT)
+        self._position = redis.register_script(POSITION_SCRIPT)
+
+    def keys(self, channel: str) -> list[str]:
+        base = f"{self.prefix}:ch:{{{channel}}}"
+        return [f"{base}:offset", f"{base}:epoch", f"{base}:stream"]
+
+    def bus_channel(self, channel: str) -> str:
+        return f"{self.prefix}:bus:{channel}"
+
+    async def publish(self, channel: str, head: bytes, tail: bytes) -> Position:
+        """Publish the frame `head + <offset, epoch, cursor> + tail` (see PUBLISH_SCRIPT)."""
+        offset, epoch = await self._publish(
+            keys=self.keys(channel),
+            args=[
+                self.size,
+                self.ttl_ms,
+                new_epoch(),
+                head,
+                tail,
+                self.bus_channel(channel),
+                int(time.time() * 1000),
+            ],
+        )
+        return Position(_text(epoch), int(offset))
+
+    async def position(self, channel: str) -> Position:
+        offset, epoch = await self._position(
+            keys=self.keys(channel), args=[new_epoch(), self.ttl_ms]
+        )
+        return Position(_text(epoch), int(offset))
+
+    async def recover(self, channel: str, since: Position) -> Recovery:
+        """Publications after `since`, or recovered=False when some are gone (history
+        trimmed, expired by age, or a new epoch)."""
+        now = await self.position(channel)
+        if now.epoch != since.epoch or since.offset > now.offset:
+            return Recovery(False, [], now)
+        if since.offset == now.offset:
+            return Recovery(True, [], now)
+        if self.size == 0:
+            return Recovery(False, [], now)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
+            self.keys(channel)[2], min=f"(0-{since.offset}", max=f"0-{now.offset}"
+        )
+        oldest_allowed = time.time() * 1000 - self.ttl_ms
+        frames: list[bytes] = []
+        expected = since.offset + 1
+        for entry_id, fields in entries:
+            offset = int(_text(entry_id).partition("-")[2])
+            if offset != expected or int(fields[b"t"]) < oldest_allowed:
+                return Recovery(False, [], now)
+            frames.append(fields[b"f"])
+            expected += 1
+        if expected != now.offset + 1:
+            return Recovery(False, [], now)
+        return Recovery(True, frames, now)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

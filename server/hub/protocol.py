@@ -1,0 +1,164 @@
+"""The wire format (docs/PROTOCOL.md is the reference for clients).
+
+Text frames are JSON objects with a `type`. Each client message type has a model below;
+anything else is answered with an `error` frame (the connection stays open). Outgoing
+frames are encoded once and, for WebSocket, framed once (`ws_frame`), so a publication
+costs the same bytes object for every subscriber.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+
+class Close(IntEnum):
+    """WebSocket close codes and what they mean here."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down: reconnect to another node
+    POLICY = 1008  # the connection broke a rule (frame flood, unusable frames)
+    TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE
+    INTERNAL = 1011
+    AUTH_FAILED = 4001  # credentials missing or invalid (when detected after the upgrade)
+    SESSION_REVOKED = 4003  # the session ended or the user was deactivated or deleted
+    SLOW_CONSUMER = 4008  # the client did not read fast enough; its queue overflowed
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=65536)
+    id: int | str | None = Field(None, description="Echoed in the reply (ack, error ref).")
+
+
+class Ping(Message):
+    type: Literal["ping"]
+    data: JsonValue = None
+
+
+class Subscribe(Message):
+    type: Literal["subscribe"]
+    channel: str
+    since: str | None = Field(None, max_length=64, description="A cursor to recover from.")
+
+
+class Unsubscribe(Message):
+    type: Literal["unsubscribe"]
+    channel: str
+
+
+class Publish(Message):
+    type: Literal["publish"]
+    channel: str
+    data: JsonValue
+
+
+class Text(Message):
+    """The seed's send_text: echoed back, or a direct message when `to` names a user."""
+
+    type: Literal["message"]
+    text: str = Field(max_length=16384)
+    to: int | None = Field(None, ge=1, le=2**63 - 1)
+
+
+class Presence(Message):
+    type: Literal["presence"]
+    channel: str
+
+
+class FileBegin(Message):
+    type: Literal["file.begin"]
+    name: str = Field(min_length=1, max_length=255)
+    mime: str = Field("application/octet-stream", max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    size: int = Field(ge=0)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    channel: str | None = None
+    upload_id: str | None = Field(None, description="Resume this upload.", max_length=64)
+
+
+class FileEnd(Message):
+    type: Literal["file.end"]
+    upload_id: str = Field(max_length=64)
+
+
+class FileAbort(Message):
+    type: Literal["file.abort"]
+    upload_id: str = Field(max_length=64)
+
+
+HUB_MESSAGES: dict[str, type[Message]] = {
+    "ping": Ping,
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+    "publish": Publish,
+    "message": Text,
+    "presence": Presence,
+    "file.begin": FileBegin,
+    "file.end": FileEnd,
+    "file.abort": FileAbort,
+}
+
+
+class ProtocolError(Exception):
+    """A recoverable problem with one client message: answered with an error frame."""
+
+    def __init__(self, code: str, message: str, ref: Any = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+        self.details = details
+
+
+def parse(raw: str | bytes, models: dict[str, type[Message]]) -> Message:
+    """Decode and validate one text frame, or raise ProtocolError saying what is wrong."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ProtocolError("bad_json", f"not valid JSON: {error}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ProtocolError("bad_message", "a message is a JSON object with a string `type`")
+    ref = value.get("id") if isinstance(value.get("id"), (int, str)) else value["type"]
+    model = models.get(value["type"])
+    if model is None:
+        raise ProtocolError("unknown_type", f"unknown message type {value['type'][:64]!r}", ref)
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        details = [
+            {"loc": [str(p) for p in e["loc"]], "message": e["msg"]}
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        raise ProtocolError("invalid", f"invalid {value['type']} message", ref, details) from None
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    return orjson.dumps(frame)
+
+
+def error_frame(code: str, message: str, ref: Any = None, details: Any = None) -> bytes:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, "ref": ref}
+    if details is not None:
+        frame["details"] = details
+    return encode(frame)
+
+
+_TEXT, _BINARY = 0x1, 0x2
+
+
+def ws_frame(payload: bytes, *, binary: bool = False) -> bytes:
+    """One unmasked, uncompressed WebSocket frame (RFC 6455 5.2) as the server sends it.
+    Several of these are written to the socket in one call, which is what makes fan-out
+    cheap: one syscall for many messages instead of one each."""
+    first = 0x80 | (_BINARY if binary else _TEXT)
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", first, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", first, 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 127, length)
+    return header + payload

@@ -1,0 +1,82 @@
+"""Uploaded files: metadata only (the bytes are on disk, see server/hub/uploads.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from storage.db import Connection, Row
+from storage.tables import files
+
+
+async def create(
+    conn: Connection,
+    *,
+    file_id: uuid.UUID,
+    owner_id: int,
+    name: str,
+    mime: str,
+    size: int,
+    expected_sha256: str | None,
+    channel: str | None,
+) -> Row:
+    row = await conn.fetch_one(
+        sa.insert(files)
+        .values(
+            id=file_id,
+            owner_id=owner_id,
+            name=name,
+            mime=mime,
+            size=size,
+            expected_sha256=expected_sha256,
+            channel=channel,
+        )
+        .returning(files)
+    )
+    assert row is not None
+    return row
+
+
+async def get(conn: Connection, file_id: uuid.UUID) -> Row | None:
+    return await conn.fetch_one(sa.select(files).where(files.c.id == file_id))
+
+
+async def used_bytes(conn: Connection, owner_id: int) -> int:
+    """Bytes the user's files take or will take (uploads in progress count in full)."""
+    total = await conn.fetch_value(
+        sa.select(sa.func.coalesce(sa.func.sum(files.c.size), 0)).where(
+            files.c.owner_id == owner_id, files.c.status != "aborted"
+        )
+    )
+    return int(total)
+
+
+async def progress(conn: Connection, file_id: uuid.UUID, received: int) -> None:
+    await conn.execute(
+        sa.update(files)
+        .where(files.c.id == file_id, files.c.status == "uploading")
+        .values(received=received)
+    )
+
+
+async def set_size(conn: Connection, file_id: uuid.UUID, size: int) -> None:
+    """For uploads whose size was unknown until the end (HTTP multipart)."""
+    await conn.execute(sa.update(files).where(files.c.id == file_id).values(size=size))
+
+
+async def complete(conn: Connection, file_id: uuid.UUID, sha256: str) -> Row | None:
+    return await conn.fetch_one(
+        sa.update(files)
+        .where(files.c.id == file_id, files.c.status == "uploading")
+        .values(status="complete", received=files.c.size, sha256=sha256, completed_at=sa.func.now())
+        .returning(files)
+    )
+
+
+async def abort(conn: Connection, file_id: uuid.UUID) -> None:
+    await conn.execute(
+        sa.update(files)
+        .where(files.c.id == file_id, files.c.status == "uploading")
+        .values(status="aborted")
+    )
