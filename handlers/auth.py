@@ -26,7 +26,7 @@ from server.errors import Forbidden, NotFound, Unauthorized
 from server.http import client_address, json_response
 from server.openapi import endpoint
 from server.security import apikeys as key_format
-from storage import api_keys, sessions
+from storage import api_keys, sessions, users
 from storage.db import transaction
 
 TICKET_ACCESS = Access(scope="realtime")
@@ -63,7 +63,12 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
     Failed attempts are throttled per account and per address (429 with Retry-After)."""
     throttle = request.app[keys.login_throttle]
     address = _address(request)
-    await throttle.check(body.login, address)
+    async with transaction(request.app[keys.db]) as conn:
+        known = await users.find_by_login(conn, body.login)
+    # One counter per account, whichever login (email or username) is typed; unknown
+    # logins are counted by what was typed, so both look the same from outside.
+    account = f"user:{known['id']}" if known is not None else f"login:{body.login.lower()}"
+    await throttle.check(account, address)
     service = request.app[keys.auth_service]
     try:
         async with transaction(request.app[keys.db]) as conn:
@@ -75,9 +80,9 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
                 ip=address,
             )
     except Unauthorized:
-        await throttle.failed(body.login, address)
+        await throttle.failed(account, address)
         raise
-    await throttle.succeeded(body.login, address)
+    await throttle.succeeded(account, address)
     return json_response(result, headers={"Cache-Control": "no-store"})
 
 

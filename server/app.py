@@ -14,6 +14,8 @@ from server.metrics import Metrics, metrics_middleware
 from server.settings import Settings
 from server.telemetry import configure_tracing, request_id_middleware, tracing_installed
 
+MAX_HEADER_SIZE = 16 * 1024
+
 
 def create_app(settings: Settings) -> web.Application:
     from handlers.routes import setup_routes
@@ -25,6 +27,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware],
         client_max_size=settings.MAX_REQUEST_BODY,
+        # Headers up to 16 KB reach the app, so an oversized token gets our 401 envelope
+        # rather than aiohttp's plain-text 400 (which echoes the start of the header).
+        handler_args={"max_field_size": MAX_HEADER_SIZE},
     )
     app[keys.settings] = settings
     app[keys.metrics] = Metrics()

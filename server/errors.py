@@ -188,7 +188,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return envelope(503, "database_unavailable", "the database is unavailable", request_id)
     except IntegrityViolation as error:
         log.info("integrity violation on %s: %s", request.path, error.constraint)
-        return envelope(409, "conflict", "the change conflicts with existing data", request_id)
+        if error.unique:
+            return envelope(409, "conflict", "the change conflicts with existing data", request_id)
+        return envelope(422, "validation_error", "the change breaks a rule of the data", request_id)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and 204s pass through untouched
             raise

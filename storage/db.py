@@ -13,6 +13,7 @@ from typing import Any
 
 import aiopg
 import psycopg2
+import psycopg2.errorcodes
 import psycopg2.extensions
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
@@ -31,11 +32,13 @@ class DatabaseUnavailable(Exception):
 
 
 class IntegrityViolation(Exception):
-    """A constraint refused the statement; `constraint` names it when PostgreSQL said so."""
+    """A constraint refused the statement; `constraint` names it when PostgreSQL said so.
+    `unique` tells a clash with existing data from other violations (not null, check)."""
 
-    def __init__(self, message: str, constraint: str | None) -> None:
+    def __init__(self, message: str, constraint: str | None, *, unique: bool = False) -> None:
         super().__init__(message)
         self.constraint = constraint
+        self.unique = unique
 
 
 def dsn(settings: Settings, database: str | None = None) -> str:
@@ -125,7 +128,8 @@ class Connection:
                 await self._cursor.execute(sql, values)
             except psycopg2.IntegrityError as error:
                 constraint = getattr(error.diag, "constraint_name", None)
-                raise IntegrityViolation(str(error).strip(), constraint) from error
+                unique = error.pgcode == psycopg2.errorcodes.UNIQUE_VIOLATION
+                raise IntegrityViolation(str(error).strip(), constraint, unique=unique) from error
             except (TimeoutError, psycopg2.OperationalError) as error:
                 raise DatabaseUnavailable(str(error).strip() or "query timed out") from error
         return int(self._cursor.rowcount)

@@ -29,7 +29,7 @@ from server.auth.service import AuthService
 from server.errors import Forbidden, Unauthorized
 from server.security import apikeys
 from server.settings import Settings
-from storage import api_keys, sessions
+from storage import api_keys, sessions, users
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -145,29 +145,48 @@ class Authenticator:
         parsed = apikeys.parse_api_key(text)
         if parsed is None:
             raise Unauthorized("invalid API key", code="invalid_api_key")
-        (state,) = await self._cached(self._apikey_key(parsed.lookup_id))
-        if state is None:
-            state = await self._load_api_key(parsed.lookup_id)
+        state = await self._api_key_state(parsed.lookup_id)
+        if state.get("revoked_marker"):
+            raise Unauthorized("API key was revoked", code="api_key_revoked")
         if not state or not apikeys.constant_time_equals(
             state["key_hash"], apikeys.hash_api_key(parsed.key)
         ):
             raise Unauthorized("invalid API key", code="invalid_api_key")
-        if state["revoked"]:
-            raise Unauthorized("API key was revoked", code="api_key_revoked")
-        if state["expires_at"] is not None and state["expires_at"] <= datetime.now(UTC).timestamp():
-            raise Unauthorized("API key has expired", code="api_key_expired")
-        (user_state,) = await self._cached(self._user_key(state["user_id"]))
-        if user_state is None:
-            state = await self._load_api_key(parsed.lookup_id)
-            user_state = {"active": state["active"], "role": state["role"]}
-        if not user_state.get("active"):
-            raise Unauthorized("account is deactivated or deleted", code="account_inactive")
+        self._check_key_state(state)
+        role = await self._user_role(state["user_id"])
         return Principal(
             user_id=state["user_id"],
-            role=Role(user_state["role"]),
+            role=role,
             api_key_id=uuid.UUID(state["id"]),
             scopes=frozenset(state["scopes"]),
+            api_key_lookup=parsed.lookup_id,
         )
+
+    @staticmethod
+    def _check_key_state(state: dict[str, Any]) -> None:
+        if state.get("revoked") or state.get("revoked_marker"):
+            raise Unauthorized("API key was revoked", code="api_key_revoked")
+        expires_at = state.get("expires_at")
+        if expires_at is not None and expires_at <= datetime.now(UTC).timestamp():
+            raise Unauthorized("API key has expired", code="api_key_expired")
+
+    async def _api_key_state(self, lookup_id: str) -> dict[str, Any]:
+        (state,) = await self._cached(self._apikey_key(lookup_id))
+        return state if state is not None else await self._load_api_key(lookup_id)
+
+    async def _user_role(self, user_id: int) -> Role:
+        """The user's current role if active; 401 otherwise (cache, then database)."""
+        (user_state,) = await self._cached(self._user_key(user_id))
+        if user_state is None:
+            async with transaction(self.pool) as conn:
+                row = await users.get(conn, user_id)
+            user_state = {"active": False, "role": "user"}
+            if row is not None:
+                user_state = {"active": bool(row["is_active"]), "role": row["role"]}
+            await self._fill(self._user_key(user_id), user_state)
+        if not user_state.get("active"):
+            raise Unauthorized("account is deactivated or deleted", code="account_inactive")
+        return Role(user_state["role"])
 
     async def _load_api_key(self, lookup_id: str) -> dict[str, Any]:
         async with transaction(self.pool) as conn:
@@ -195,11 +214,14 @@ class Authenticator:
     # -- tickets -----------------------------------------------------------------------------
 
     async def issue_ticket(self, principal: Principal) -> str:
+        """A single-use ticket standing for `principal`; redeeming re-checks its session
+        or API key."""
         ticket = apikeys.new_ticket()
         value = {
             "user_id": principal.user_id,
             "session_id": str(principal.session_id) if principal.session_id else None,
             "api_key_id": str(principal.api_key_id) if principal.api_key_id else None,
+            "api_key_lookup": principal.api_key_lookup,
             "scopes": sorted(principal.scopes) if principal.scopes is not None else None,
         }
         await self.redis.set(
@@ -226,14 +248,16 @@ class Authenticator:
             session_id = uuid.UUID(value["session_id"])
             role = await self.live_session_role(session_id, user_id)
             return Principal(user_id=user_id, role=role, session_id=session_id)
-        (user_state,) = await self._cached(self._user_key(user_id))
-        if user_state is None or not user_state.get("active"):
-            raise Unauthorized("account is deactivated or deleted", code="account_inactive")
+        key_state = await self._api_key_state(value["api_key_lookup"] or "")
+        if not key_state or key_state.get("user_id", user_id) != user_id:
+            raise Unauthorized("API key was revoked", code="api_key_revoked")
+        self._check_key_state(key_state)
         return Principal(
             user_id=user_id,
-            role=Role(user_state["role"]),
+            role=await self._user_role(user_id),
             api_key_id=uuid.UUID(value["api_key_id"]),
             scopes=frozenset(value["scopes"] or ()),
+            api_key_lookup=value["api_key_lookup"],
         )
 
     # -- revocation --------------------------------------------------------------------------
@@ -271,8 +295,13 @@ class Authenticator:
             await self._announce({"session_ids": [], "user_id": user_id, "reason": reason})
 
     async def api_key_revoked(self, lookup_id: str) -> None:
+        """A marker, not a delete: a fill racing with the revocation cannot undo it."""
         try:
-            await self.redis.delete(self._apikey_key(lookup_id))
+            await self.redis.set(
+                self._apikey_key(lookup_id),
+                orjson.dumps({"revoked_marker": True}),
+                ex=CACHE_TTL * 2,
+            )
         except RedisError:
             log.warning("Redis unavailable; the revoked API key may work for %ss", CACHE_TTL)
 

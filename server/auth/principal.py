@@ -43,6 +43,7 @@ class Principal:
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     scopes: frozenset[str] | None = None  # None: a session, with everything its role allows
+    api_key_lookup: str | None = None  # the key's public lookup id, to re-check it later
 
     @property
     def is_api_key(self) -> bool:

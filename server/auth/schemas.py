@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
@@ -147,7 +147,22 @@ class ApiKeyPath(Input):
     key_id: uuid.UUID
 
 
-class UserUpdateSelf(Input):
+class PartialUpdate(Input):
+    """A PATCH body: a field left out stays as it is; only nullable fields take null."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"full_name"})
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        nulls = [
+            name for name in self.model_fields_set - self.NULLABLE if getattr(self, name) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; leave it out instead")
+        return self
+
+
+class UserUpdateSelf(PartialUpdate):
     email: EmailStr | None = None
     username: Username | None = None
     full_name: FullName | None = None
@@ -171,7 +186,7 @@ class AdminUserCreate(Input):
     is_active: bool = True
 
 
-class AdminUserUpdate(Input):
+class AdminUserUpdate(PartialUpdate):
     email: EmailStr | None = None
     username: Username | None = None
     full_name: FullName | None = None

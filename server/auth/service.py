@@ -19,7 +19,7 @@ from typing import Any
 
 from server.auth.principal import Role
 from server.auth.schemas import LoginResult, TokenPair, UserCreate, UserOut
-from server.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from server.errors import AppError, Conflict, Forbidden, Unauthorized, ValidationFailed
 from server.security import apikeys
 from server.security.passwords import PasswordHasher, PasswordPolicy
 from server.security.tokens import InvalidToken, TokenCodec, parse_signing_keys
@@ -40,7 +40,12 @@ def user_out(row: Row) -> UserOut:
     return UserOut.model_validate({k: v for k, v in row.items() if k != "password_hash"})
 
 
-def conflict_from(error: IntegrityViolation) -> Conflict:
+def conflict_from(error: IntegrityViolation) -> AppError:
+    """A taken email or username is 409; any other violation is the input's fault (422)."""
+    if not error.unique:
+        return ValidationFailed(
+            "the change breaks a rule of the data", details={"constraint": error.constraint}
+        )
     field = "email" if "email" in (error.constraint or "") else "username"
     return Conflict(f"this {field} is already taken", details={"field": field})
 

@@ -2,8 +2,9 @@
 
 Only failures count, in a fixed window per key (INCR, EXPIRE NX). Once a key reaches its
 limit, further attempts are refused with 429 and Retry-After before any password is
-checked. The account key is a hash of the login as typed, so unknown accounts are throttled
-exactly like real ones. If Redis is down, logins are not throttled (and this is logged):
+checked. The caller names the account: the user id when the login exists (so email and
+username share one counter), the login as typed otherwise (so unknown accounts are
+throttled exactly like real ones). If Redis is down, logins are not throttled (and this is logged):
 locking everyone out would be worse.
 """
 
@@ -32,8 +33,8 @@ class LoginThrottle:
         }
         self.prefix = f"{settings.REDIS_PREFIX}:auth:login-failures"
 
-    def _keys(self, login: str, address: str) -> dict[str, str]:
-        account = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
+    def _keys(self, account_key: str, address: str) -> dict[str, str]:
+        account = hashlib.sha256(account_key.strip().lower().encode()).hexdigest()[:32]
         return {
             "account": f"{self.prefix}:account:{account}",
             "address": f"{self.prefix}:address:{address}",

@@ -95,7 +95,7 @@ class Bus:
     async def run(self) -> None:
         """Read until cancelled; survives Redis outages."""
         delay = 0.2
-        while not self._closing:
+        while not self.is_closing():
             try:
                 if not self._pubsub.subscribed:
                     await self._pubsub.subscribe(*self._control)
@@ -107,7 +107,7 @@ class Bus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
-                if self._closing:  # redis-py may turn our cancellation into an error
+                if self.is_closing():  # redis-py may turn our cancellation into an error
                     return
                 if not self._lost:
                     log.warning("realtime bus lost Redis (%s); reconnecting", error)
@@ -135,6 +135,9 @@ class Bus:
                     self._lost = False
                     log.info("realtime bus reconnected to Redis")
                     self._on_reconnect()
+
+    def is_closing(self) -> bool:
+        return self._closing
 
     async def close(self) -> None:
         """Stop reading (call before cancelling run(): redis-py can swallow a cancellation

@@ -234,12 +234,6 @@ async def test_owner_deactivated_stops_the_key_at_once(
     await refused(await client.get("/users/me", headers=as_key(key)), 401, "account_inactive")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: revoking a key deletes its cache entry instead of writing a revocation "
-    "marker, so a request that read the key just before the revocation re-fills the cache "
-    "with the live state and the revoked key keeps working for up to CACHE_TTL (60 s)",
-)
 async def test_revocation_wins_over_a_concurrent_cache_fill(
     client: Any, alice: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,11 +73,6 @@ async def test_unknown_accounts_are_throttled_like_real_ones(
     await assert_throttled(await log_in(client, login, "anything at all"), 900)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the per-account counter is keyed by the login as typed, so failures by "
-    "username do not count against logins by email (twice the guesses per account)",
-)
 async def test_account_lock_covers_both_of_its_logins(
     aiohttp_client: Any, settings: Settings, account: Account
 ) -> None:

@@ -130,11 +130,6 @@ async def test_api_key_without_realtime_scope_gets_no_ticket(client: Any, alice:
     assert_envelope(await response.json(), "insufficient_scope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: redeem_ticket trusts only the Redis user cache for API-key tickets; on a "
-    "cache miss (expired entry, Redis restart) an active user's ticket is refused",
-)
 async def test_api_key_ticket_survives_a_user_cache_miss(client: Any, alice: Account) -> None:
     created = await create_key(client, alice, ["realtime"])
     ticket = await get_ticket(client, {"X-API-Key": created["key"]})
@@ -144,11 +139,6 @@ async def test_api_key_ticket_survives_a_user_cache_miss(client: Any, alice: Acc
     assert principal.user_id == alice.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: redeem_ticket does not check that the API key behind a ticket is still "
-    "valid; a key revoked after asking for a ticket can still open a connection",
-)
 async def test_ticket_of_a_revoked_api_key_fails(client: Any, alice: Account) -> None:
     created = await create_key(client, alice, ["realtime"])
     ticket = await get_ticket(client, {"X-API-Key": created["key"]})

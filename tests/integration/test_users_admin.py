@@ -207,11 +207,6 @@ async def test_deleting_a_user_ends_their_access(client: Any, admin: Account, bo
     await refused(again, 404, "not_found")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PATCH /users/{id} with role null crashes (None.value) and answers 500; "
-    "is_active null reaches the database and answers 409 'username taken'",
-)
 @pytest.mark.parametrize("field", ["role", "is_active", "email"])
 async def test_null_for_a_required_field_is_422(
     client: Any, superuser: Account, bob: Account, field: str

@@ -93,11 +93,6 @@ async def test_patch_me_cannot_touch_privileged_fields(
     assert (me["role"], me["is_active"], me["id"]) == ("user", True, alice.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: null for a required profile field reaches the database; the NOT NULL "
-    "violation is reported as 409 'this username is already taken' instead of 422",
-)
 @pytest.mark.parametrize("field", ["email", "username"])
 async def test_patch_me_with_null_required_field_is_422(
     client: Any, alice: Account, field: str
