@@ -98,7 +98,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     ),
                     event="error",
                 )
-                connection.close_soon(1011, error.message)
+                connection.close_soon(1011, error.message, drain=True)
                 break
             if not result.recovered:
                 connection.send(
@@ -111,7 +111,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                     ),
                     event="recovery-failed",
                 )
-                connection.close_soon(1000, "recovery failed: reload and subscribe again")
+                connection.close_soon(
+                    1000, "recovery failed: reload and subscribe again", drain=True
+                )
                 break
             subscription = result.subscription
             for frame in result.frames:  # replay with each event's own id

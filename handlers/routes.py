@@ -12,6 +12,7 @@ from handlers import (
     docs,
     health,
     metrics,
+    pages,
     realtime_files,
     realtime_rest,
     realtime_sse,
@@ -58,6 +59,8 @@ def setup_routes(app: web.Application) -> None:
         router.add_get("/realtime/ws", realtime_ws.websocket)
     if settings.SSE_ENABLED:
         router.add_get("/realtime/events", realtime_sse.events)
+    router.add_get("/realtime/test", pages.realtime_test)
+    router.add_get("/realtime/sse-test", pages.sse_test)
     router.add_post("/realtime/send", realtime_rest.send)
     router.add_post("/realtime/broadcast", realtime_rest.broadcast)
     router.add_post("/realtime/notifications/send", realtime_rest.send_notification)

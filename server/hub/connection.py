@@ -151,11 +151,14 @@ class Connection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, *, drain: bool = False) -> None:
+        """Close without waiting. `drain` first sends what is queued (a last word to the
+        client); otherwise queued messages are dropped (a slow or revoked client)."""
         if not self.closed:
             self.closed = True
             self.close_code = code
-            self._queue.clear()
+            if not drain:
+                self._queue.clear()
             self.spawn(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
@@ -231,6 +234,9 @@ class WebSocketConnection(Connection):
         self.flush()
 
     async def _close(self, code: int, reason: str) -> None:
+        if self._queue and not self.transport.is_closing():
+            self.transport.write(b"".join(self._queue))
+            self._queue.clear()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)
 
@@ -287,6 +293,7 @@ class SSEConnection(Connection):
     async def _close(self, code: int, reason: str) -> None:
         """SSE has no close frame: a last `close` event says why, then the stream ends."""
         event = b"event: close\ndata: " + orjson.dumps({"code": code, "reason": reason}) + b"\n\n"
+        pending, self._queue = b"".join(self._queue), []
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.response.write(event), 2)
+            await asyncio.wait_for(self.response.write(pending + event), 2)
         self.finished.set()

@@ -291,7 +291,7 @@ class Hub:
             event = (
                 Delivery(frame, event="binary", binary=True)
                 if kind == b"b"
-                else Delivery(frame, event="presence")
+                else Delivery(frame, event=orjson.loads(frame)["type"])  # join or leave
             )
             for connection, subscription in subscribers.items():
                 if subscription.buffer is None:

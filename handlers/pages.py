@@ -1,0 +1,35 @@
+"""Test pages served by the app itself (no CDN): GET /realtime/test and /realtime/sse-test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+import server
+
+PAGES = Path(server.__file__).resolve().parent / "static" / "realtime"
+
+# Scripts and styles come from this server only; the pages talk to this origin only.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(
+        PAGES / name,
+        headers={"Content-Security-Policy": CSP, "Content-Type": "text/html; charset=utf-8"},
+    )
+
+
+async def realtime_test(request: web.Request) -> web.StreamResponse:
+    """Log in, connect, subscribe, publish, send a file with progress and resume."""
+    return _page("test.html")
+
+
+async def sse_test(request: web.Request) -> web.StreamResponse:
+    """A live event log with resume (Last-Event-ID)."""
+    return _page("sse-test.html")
