@@ -19,12 +19,12 @@ from server import keys
 from server.hub import binary
 from server.hub.connection import Connection
 from server.hub.protocol import (
-    HUB_MESSAGES,
     Close,
     FileAbort,
     FileBegin,
     FileEnd,
     Message,
+    MessageTypes,
     Ping,
     Presence,
     ProtocolError,
@@ -45,6 +45,18 @@ Handler = Callable[["RealtimeSession", Any], Awaitable[None]]
 class RealtimeSession:
     """The protocol state of one connection: its rate limits and its uploads."""
 
+    __slots__ = (
+        "active_uploads",
+        "app",
+        "connection",
+        "frames",
+        "hub",
+        "publishes",
+        "settings",
+        "types",
+        "uploads",
+    )
+
     def __init__(self, app: web.Application, connection: Connection) -> None:
         settings = app[keys.settings]
         self.app = app
@@ -55,18 +67,7 @@ class RealtimeSession:
         self.frames = TokenBucket(settings.FRAME_RATE, settings.FRAME_RATE * 2)
         self.publishes = TokenBucket(settings.PUBLISH_RATE, settings.PUBLISH_BURST)
         self.active_uploads: dict[str, Upload] = {}
-        self.models: dict[str, type[Message]] = dict(HUB_MESSAGES)
-        self.handlers: dict[str, Handler] = {
-            "ping": RealtimeSession.ping,
-            "subscribe": RealtimeSession.subscribe,
-            "unsubscribe": RealtimeSession.unsubscribe,
-            "publish": RealtimeSession.publish,
-            "message": RealtimeSession.text,
-            "presence": RealtimeSession.presence,
-            "file.begin": RealtimeSession.file_begin,
-            "file.end": RealtimeSession.file_end,
-            "file.abort": RealtimeSession.file_abort,
-        }
+        self.types: MessageTypes = app[keys.ws_types]
 
     @property
     def sender(self) -> dict[str, Any]:
@@ -89,8 +90,8 @@ class RealtimeSession:
         if self.flooding():
             return
         try:
-            message = parse(raw, self.models)
-            await self.handlers[message.type](self, message)  # type: ignore[attr-defined]
+            message = parse(raw, self.types.models)
+            await self.types.handlers[message.type](self, message)  # type: ignore[attr-defined]
         except ProtocolError as error:
             self.connection.send(error_frame(error.code, error.message, error.ref, error.details))
         except UploadError as error:
@@ -286,6 +287,24 @@ class RealtimeSession:
         for upload in self.active_uploads.values():
             await self.uploads.pause(upload)
         self.active_uploads.clear()
+
+
+def message_types() -> MessageTypes:
+    """The hub's own message types (other parts add theirs to the same registry)."""
+    types = MessageTypes()
+    for model, handler in (
+        (Ping, RealtimeSession.ping),
+        (Subscribe, RealtimeSession.subscribe),
+        (Unsubscribe, RealtimeSession.unsubscribe),
+        (Publish, RealtimeSession.publish),
+        (Text, RealtimeSession.text),
+        (Presence, RealtimeSession.presence),
+        (FileBegin, RealtimeSession.file_begin),
+        (FileEnd, RealtimeSession.file_end),
+        (FileAbort, RealtimeSession.file_abort),
+    ):
+        types.add(model, handler)
+    return types
 
 
 def _now_ms() -> int:

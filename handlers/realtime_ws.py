@@ -37,8 +37,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     connection = WebSocketConnection(principal, settings, hub.mark_dirty, ws, transport)
     hub.register(connection)
     session = RealtimeSession(request.app, connection)
-    for extend in request.app[keys.ws_extensions]:
-        extend(session)
     connection.send(
         encode(
             {

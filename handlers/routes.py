@@ -15,6 +15,7 @@ from handlers import (
     pages,
     realtime_files,
     realtime_rest,
+    realtime_session,
     realtime_sse,
     realtime_ws,
     root,
@@ -56,6 +57,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/users/{user_id}", users.delete_user)
 
     if settings.WEBSOCKET_ENABLED:
+        app[keys.ws_types] = realtime_session.message_types()
         router.add_get("/realtime/ws", realtime_ws.websocket)
     if settings.SSE_ENABLED:
         router.add_get("/realtime/events", realtime_sse.events)

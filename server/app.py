@@ -34,7 +34,6 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.settings] = settings
     app[keys.metrics] = Metrics()
     app[keys.openapi_cache] = {}
-    app[keys.ws_extensions] = []
     app.cleanup_ctx.extend(resources.CLEANUP_CONTEXTS)
     app.on_shutdown.append(resources.close_realtime_connections)
     setup_routes(app)

@@ -6,8 +6,7 @@ nothing of ours lives in a module global.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from server.auth.throttle import LoginThrottle
     from server.health import ServiceMonitor
     from server.hub.hub import Hub
+    from server.hub.protocol import MessageTypes
     from server.hub.uploads import Uploads
     from server.metrics import Metrics
     from server.settings import Settings
@@ -36,8 +36,8 @@ auth_service: web.AppKey[AuthService] = web.AppKey("auth_service")
 login_throttle: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")
 hub: web.AppKey[Hub] = web.AppKey("hub")
 uploads: web.AppKey[Uploads] = web.AppKey("uploads")
-# Functions that add message types to each WebSocket session (WebRTC signaling does).
-ws_extensions: web.AppKey[list[Callable[[Any], None]]] = web.AppKey("ws_extensions")
+# The message types WebSocket sessions understand (the hub's, plus WebRTC signaling's).
+ws_types: web.AppKey[MessageTypes] = web.AppKey("ws_types")
 metrics: web.AppKey[Metrics] = web.AppKey("metrics")
 monitor: web.AppKey[ServiceMonitor] = web.AppKey("monitor")
 openapi_cache: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")

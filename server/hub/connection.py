@@ -93,6 +93,21 @@ class Subscription:
 
 class Connection:
     kind = "?"
+    __slots__ = (
+        "_buffer_limit",
+        "_dirty",
+        "_max_queue",
+        "_on_dirty",
+        "_queue",
+        "_tasks",
+        "client_id",
+        "close_code",
+        "closed",
+        "connected_at",
+        "principal",
+        "sent",
+        "subscriptions",
+    )
 
     def __init__(
         self, principal: Principal, settings: Any, on_dirty: Callable[[Connection], None]
@@ -109,7 +124,7 @@ class Connection:
         self._on_dirty = on_dirty
         self._max_queue = settings.SEND_QUEUE_MESSAGES
         self._buffer_limit = settings.SEND_BUFFER_BYTES
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # made when first needed
 
     @property
     def user_id(self) -> int:
@@ -147,6 +162,8 @@ class Connection:
         raise NotImplementedError
 
     def spawn(self, coroutine: Any) -> None:
+        if self._tasks is None:
+            self._tasks = set()
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -166,7 +183,7 @@ class Connection:
 
     async def cancel_tasks(self) -> None:
         current = asyncio.current_task()
-        pending = [task for task in self._tasks if task is not current]
+        pending = [task for task in self._tasks or () if task is not current]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -174,6 +191,7 @@ class Connection:
 
 class WebSocketConnection(Connection):
     kind = "ws"
+    __slots__ = ("_draining", "compressed", "transport", "ws")
 
     def __init__(
         self,
@@ -243,6 +261,7 @@ class WebSocketConnection(Connection):
 
 class SSEConnection(Connection):
     kind = "sse"
+    __slots__ = ("_ready", "finished", "response")
 
     def __init__(
         self,

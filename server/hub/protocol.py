@@ -9,6 +9,7 @@ costs the same bytes object for every subscriber.
 from __future__ import annotations
 
 import struct
+from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any, Literal
 
@@ -89,17 +90,21 @@ class FileAbort(Message):
     upload_id: str = Field(max_length=64)
 
 
-HUB_MESSAGES: dict[str, type[Message]] = {
-    "ping": Ping,
-    "subscribe": Subscribe,
-    "unsubscribe": Unsubscribe,
-    "publish": Publish,
-    "message": Text,
-    "presence": Presence,
-    "file.begin": FileBegin,
-    "file.end": FileEnd,
-    "file.abort": FileAbort,
-}
+
+
+class MessageTypes:
+    """The message types a WebSocket session understands: the hub's own, plus those other
+    parts register at startup (WebRTC signaling). One instance per app, shared by every
+    connection."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, type[Message]] = {}
+        self.handlers: dict[str, Callable[[Any, Any], Awaitable[None]]] = {}
+
+    def add(self, model: type[Message], handler: Callable[[Any, Any], Awaitable[None]]) -> None:
+        name = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+        self.models[name] = model
+        self.handlers[name] = handler
 
 
 class ProtocolError(Exception):
