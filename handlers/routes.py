@@ -11,7 +11,9 @@ from handlers import (
     auth,
     docs,
     health,
+    messaging,
     metrics,
+    notifications,
     pages,
     realtime_files,
     realtime_rest,
@@ -50,6 +52,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_patch("/users/me", users.update_me)
     router.add_post("/users/me/password", users.change_password)
     router.add_delete("/users/me", users.delete_me)
+    router.add_get("/users/me/notifications", notifications.list_mine)
+    router.add_post("/users/me/notifications/{notification_id}/read", notifications.mark_read)
     router.add_get("/users", users.list_users)
     router.add_post("/users", users.create_user)
     router.add_get("/users/{user_id}", users.get_user)
@@ -70,6 +74,12 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/realtime/stats", realtime_rest.stats)
     router.add_post("/realtime/binary/upload", realtime_files.upload)
     router.add_get("/realtime/files/{file_id}", realtime_files.download)
+
+    router.add_post("/messaging/user-notification", messaging.user_notification)
+    router.add_post("/messaging/admin-notification", messaging.admin_notification)
+    router.add_post("/messaging/order-processing", messaging.order_processing)
+    router.add_post("/messaging/system-event", messaging.system_event)
+    router.add_get("/messaging/health", messaging.health)
 
     router.add_post("/tasks/example", tasks.create_example)
     router.add_get("/tasks/{task_id}", tasks.get_task)

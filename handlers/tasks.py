@@ -85,7 +85,7 @@ async def create_example(
         )
         await enqueue(
             conn,
-            Topology(settings.AMQP_PREFIX),
+            Topology.from_settings(settings),
             "tasks",
             {"type": "example", "task_id": str(task_id)},
             message_id=task_id,

@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     WORKER_SHUTDOWN_TIMEOUT: float = Field(
         10.0, gt=0, description="Seconds in-flight jobs get to finish when the worker stops."
     )
+    WORKER_MAX_ATTEMPTS: int = Field(
+        5, ge=1, le=50, description="Tries per message before it goes to the dead-letter queue."
+    )
+    RETRY_DELAYS: str = Field(
+        "1,5,30,120",
+        pattern=r"^\d+(\.\d+)?(,\d+(\.\d+)?)*$",
+        description="Seconds to wait before the 1st, 2nd, ... retry (the last repeats).",
+    )
     TASK_MAX_SECONDS: float = Field(
         300.0, gt=0, description="Longest `seconds` POST /tasks/example accepts."
     )
@@ -274,6 +282,10 @@ class Settings(BaseSettings):
     @property
     def tracing_active(self) -> bool:
         return self.TRACING_ENABLED and bool(self.OTEL_EXPORTER_OTLP_ENDPOINT)
+
+    @property
+    def retry_delays_ms(self) -> tuple[int, ...]:
+        return tuple(int(float(part) * 1000) for part in self.RETRY_DELAYS.split(","))
 
     @property
     def db_max_connections(self) -> int:

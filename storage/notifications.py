@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from storage.db import Connection, Row
 from storage.tables import notifications
@@ -19,10 +20,19 @@ async def create(
     body: str,
     level: str,
     data: Any = None,
+    message_id: Any = None,
 ) -> Row:
     row = await conn.fetch_one(
         sa.insert(notifications)
-        .values(user_id=user_id, channel=channel, title=title, body=body, level=level, data=data)
+        .values(
+            user_id=user_id,
+            channel=channel,
+            title=title,
+            body=body,
+            level=level,
+            data=data,
+            message_id=message_id,
+        )
         .returning(notifications)
     )
     assert row is not None
@@ -53,5 +63,26 @@ async def mark_read(conn: Connection, notification_id: int, user_id: int) -> Row
         sa.update(notifications)
         .where(notifications.c.id == notification_id, notifications.c.user_id == user_id)
         .values(read_at=sa.func.coalesce(notifications.c.read_at, sa.func.now()))
+        .returning(notifications)
+    )
+
+
+async def create_for_admins(
+    conn: Connection, *, title: str, body: str, level: str, data: Any, message_id: Any
+) -> list[Row]:
+    """One notification per active admin or superuser (INSERT ... SELECT, one statement)."""
+    from storage.tables import users
+
+    select = sa.select(
+        users.c.id,
+        sa.literal(title),
+        sa.literal(body),
+        sa.literal(level),
+        sa.cast(sa.literal(data, type_=JSONB), JSONB),
+        sa.literal(message_id, type_=sa.Uuid),
+    ).where(users.c.role.in_(("admin", "superuser")), users.c.is_active.is_(True))
+    return await conn.fetch_all(
+        sa.insert(notifications)
+        .from_select(["user_id", "title", "body", "level", "data", "message_id"], select)
         .returning(notifications)
     )

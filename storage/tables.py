@@ -183,9 +183,89 @@ notifications = sa.Table(
     sa.Column("body", sa.Text, nullable=False, server_default=""),
     sa.Column("level", sa.Text, nullable=False, server_default="info"),
     sa.Column("data", JSONB, nullable=True),
+    sa.Column("message_id", sa.Uuid, nullable=True),
     _created_at(),
     _timestamp("read_at"),
     sa.CheckConstraint(f"level IN {NOTIFICATION_LEVELS!r}", name="level"),
     sa.CheckConstraint("user_id IS NOT NULL OR channel IS NOT NULL", name="target"),
     sa.Index("ix_notifications_user_id_id", "user_id", "id"),
+)
+
+
+MESSAGE_STATUSES = ("accepted", "processed", "dead")
+
+# Every message accepted by POST /messaging/* (or MessageClient): what was asked, by whom,
+# and what became of it. Written in the same transaction as its outbox row.
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column(
+        "created_by", sa.BigInteger, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("request_hash", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="accepted"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    _created_at(),
+    _timestamp("processed_at"),
+    sa.CheckConstraint(f"status IN {MESSAGE_STATUSES!r}", name="status"),
+    sa.Index(
+        "uq_messages_created_by_idempotency_key",
+        "created_by",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
+)
+
+# The worker's inbox: ids of messages whose effect is committed. Inserted in the same
+# transaction as the effect, so a redelivered message never applies it twice.
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("message_id", sa.Uuid, primary_key=True),
+    sa.Column("queue", sa.Text, nullable=False),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+ORDER_STATUSES = ("received", "processing", "completed", "failed")
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),  # the caller's order id
+    sa.Column(
+        "user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("status", sa.Text, nullable=False, server_default="received"),
+    sa.Column("items", JSONB, nullable=True),
+    sa.Column("total", sa.Numeric(14, 2), nullable=True),
+    sa.Column("result", JSONB, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("history", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    _created_at(),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
+    sa.Index("ix_orders_user_id", "user_id"),
+)
+
+SEVERITIES = ("debug", "info", "warning", "error", "critical")
+
+system_events = sa.Table(
+    "system_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("event_name", sa.Text, nullable=False),
+    sa.Column("event_data", JSONB, nullable=True),
+    sa.Column("severity", sa.Text, nullable=False),
+    _created_at(),
+    sa.CheckConstraint(f"severity IN {SEVERITIES!r}", name="severity"),
 )

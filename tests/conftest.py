@@ -61,7 +61,7 @@ async def _remove_broker_and_redis_state(settings: Settings) -> None:
     try:
         connection = await aiormq.connect(settings.RABBITMQ_URL.get_secret_value())
         channel = await connection.channel()
-        await Topology(settings.AMQP_PREFIX).delete(channel)
+        await Topology.from_settings(settings).delete(channel)
         await connection.close()
     except Exception as error:  # the broker may have been stopped by a test
         print(f"could not remove test queues: {error}")

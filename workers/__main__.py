@@ -1,4 +1,5 @@
-"""`python -m workers`: run the worker until SIGINT or SIGTERM."""
+"""`python -m workers`: run the worker until SIGINT or SIGTERM.
+`python -m workers dlq ...`: inspect and repair the dead-letter queues (workers/dlq.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 from server.settings import ConfigError, Settings, load_settings
 from server.telemetry import configure_logging, configure_tracing
+from workers import dlq
 from workers.process import worker_running
 
 log = logging.getLogger("workers")
@@ -29,13 +31,17 @@ async def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    dlq.add_arguments(commands)
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     configure_logging(settings)
+    if args.command == "dlq":
+        return asyncio.run(dlq.run(settings, args))
     if settings.tracing_active:
         configure_tracing(settings, instrument_aiohttp=False)
     try:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from server.hub.publisher import ChannelPublisher
 from server.settings import Settings
 from storage.db import create_pool
 from storage.redis import create_redis
@@ -21,7 +22,13 @@ async def worker_running(settings: Settings) -> AsyncIterator[Worker]:
     async with create_pool(settings) as pool:
         redis = create_redis(settings)
         amqp = AmqpConnection(settings.RABBITMQ_URL.get_secret_value(), name="worker")
-        ctx = JobContext(settings, pool, redis, Topology(settings.AMQP_PREFIX))
+        ctx = JobContext(
+            settings,
+            pool,
+            redis,
+            Topology.from_settings(settings),
+            ChannelPublisher(settings, redis),
+        )
         worker = Worker(ctx, amqp)
         background = [
             asyncio.create_task(amqp.run(), name="worker-amqp"),

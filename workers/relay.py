@@ -35,7 +35,7 @@ class OutboxRelay:
         self._settings = settings
         self._pool = pool
         self._amqp = amqp
-        self._topology = Topology(settings.AMQP_PREFIX)
+        self._topology = Topology.from_settings(settings)
         self._wake = asyncio.Event()
         self._channel: aiormq.abc.AbstractChannel | None = None
         self.published = 0

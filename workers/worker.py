@@ -1,5 +1,11 @@
 """The consumer: one channel with a prefetch limit, a handler task per delivery (aiormq makes
-one), manual ack after the job committed, dead-lettering for messages that can never succeed.
+one), manual ack after the job committed.
+
+A job that fails is retried later: the message is republished (with confirms) to the retry
+exchange with `x-attempt` + 1 and the error, then acked; after WORKER_MAX_ATTEMPTS, or at
+once for a message that can never succeed (not JSON, unknown type, invalid payload, too
+big), it goes to its dead-letter queue with `x-error` saying why. Either way the queue keeps
+moving. While PostgreSQL is unreachable messages are requeued without counting attempts.
 
 Stopping is graceful: cancel the consumers, let in-flight jobs finish (bounded by
 WORKER_SHUTDOWN_TIMEOUT), then close. When the connection drops, in-flight jobs are
@@ -21,9 +27,11 @@ import aiormq
 import orjson
 from opentelemetry import propagate, trace
 
-from storage.db import DatabaseUnavailable
+from storage import messages
+from storage.db import DatabaseUnavailable, transaction
 from workers.amqp import AmqpConnection
-from workers.jobs import Job, JobContext, PoisonMessage, registry
+from workers.jobs import Job, JobContext, JobMessage, PoisonMessage, registry
+from workers.messages import MAX_MESSAGE_BYTES
 from workers.topology import CONCERNS
 
 log = logging.getLogger(__name__)
@@ -31,12 +39,20 @@ _tracer = trace.get_tracer("workers.worker")
 
 RETRY_DELAY = 1.0
 HEARTBEAT_INTERVAL = 5.0
+PUBLISH_TIMEOUT = 10.0
 
 
 def _tag(message: aiormq.abc.DeliveredMessage) -> int:
     tag = message.delivery_tag
     assert tag is not None  # always set on a consumed (not returned) message
     return tag
+
+
+def _message_id(message: aiormq.abc.DeliveredMessage) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(message.header.properties.message_id))
+    except ValueError:
+        return None
 
 
 class Worker:
@@ -46,9 +62,11 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.jobs: dict[tuple[str, str], Job] = registry()
         self.processed = 0
+        self.retried = 0
         self.dead_lettered = 0
         self._inflight: set[asyncio.Task[Any]] = set()
         self._channel: aiormq.abc.AbstractChannel | None = None
+        self._publisher: aiormq.abc.AbstractChannel | None = None
         self._consumer_tags: list[str] = []
         self._stopping = False
         self.started_at = time.time()
@@ -56,6 +74,7 @@ class Worker:
         amqp.on_disconnect(self._abandon_inflight)
 
     async def _start_consuming(self, connection: aiormq.abc.AbstractConnection) -> None:
+        self._publisher = await connection.channel(publisher_confirms=True)
         channel = await connection.channel(publisher_confirms=False)
         await channel.basic_qos(prefetch_count=self.ctx.settings.WORKER_PREFETCH)
         await self.ctx.topology.declare(channel)
@@ -72,6 +91,7 @@ class Worker:
 
     def _abandon_inflight(self) -> None:
         self._channel = None
+        self._publisher = None
         for task in list(self._inflight):
             task.cancel()
 
@@ -87,6 +107,7 @@ class Worker:
     async def handle(self, message: aiormq.abc.DeliveredMessage) -> None:
         concern = message.routing_key or "?"
         headers = dict(message.header.properties.headers or {})
+        attempt = _int(headers.get("x-attempt"), 1)
         parent = propagate.extract({k: str(v) for k, v in headers.items()})
         with _tracer.start_as_current_span(
             f"{concern} process", context=parent, kind=trace.SpanKind.CONSUMER
@@ -95,11 +116,12 @@ class Worker:
             span.set_attribute(
                 "messaging.message.id", str(message.header.properties.message_id or "")
             )
+            span.set_attribute("messaging.attempt", attempt)
             try:
-                body, job = self._decode(concern, message.body)
-                await job(self.ctx, body)
+                kind, body, job = self._decode(concern, message.body)
+                await job(self.ctx, JobMessage(concern, kind, body, _message_id(message), attempt))
             except PoisonMessage as error:
-                await self._dead_letter(message, str(error))
+                await self._give_up(message, concern, attempt, str(error))
                 return
             except DatabaseUnavailable as error:
                 log.warning("database unavailable (%s); requeueing %s", error, concern)
@@ -109,13 +131,19 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.exception("job on %s failed", concern)
-                await self._dead_letter(message, f"{type(error).__name__}: {error}")
+                log.exception("job on %s failed (attempt %d)", concern, attempt)
+                reason = f"{type(error).__name__}: {error}"
+                if attempt >= self.ctx.settings.WORKER_MAX_ATTEMPTS:
+                    await self._give_up(message, concern, attempt, reason)
+                else:
+                    await self._retry(message, concern, attempt, reason)
                 return
             await message.channel.basic_ack(_tag(message))
             self.processed += 1
 
-    def _decode(self, concern: str, raw: bytes) -> tuple[dict[str, Any], Job]:
+    def _decode(self, concern: str, raw: bytes) -> tuple[str, dict[str, Any], Job]:
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise PoisonMessage(f"body of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
@@ -124,13 +152,66 @@ class Worker:
             raise PoisonMessage("body must be a JSON object with a string `type`")
         job = self.jobs.get((concern, body["type"]))
         if job is None:
-            raise PoisonMessage(f"no job handles type {body['type']!r} on {concern}")
-        return body, job
+            raise PoisonMessage(f"no job handles type {body['type'][:100]!r} on {concern}")
+        return body["type"], body, job
 
-    async def _dead_letter(self, message: aiormq.abc.DeliveredMessage, reason: str) -> None:
+    async def _republish(
+        self,
+        message: aiormq.abc.DeliveredMessage,
+        exchange: str,
+        routing_key: str,
+        headers: dict[str, Any],
+    ) -> None:
+        """Publish a copy (persistent, confirmed), then ack the original: a crash between
+        the two leaves a duplicate, which the inbox drops."""
+        publisher = self._publisher
+        if publisher is None or publisher.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError("no publishing channel")
+        properties = message.header.properties
+        await publisher.basic_publish(
+            message.body,
+            exchange=exchange,
+            routing_key=routing_key,
+            mandatory=True,
+            properties=aiormq.spec.Basic.Properties(
+                delivery_mode=2,
+                message_id=properties.message_id,
+                content_type=properties.content_type,
+                timestamp=properties.timestamp,
+                headers={**(properties.headers or {}), **headers},
+            ),
+            timeout=PUBLISH_TIMEOUT,
+        )
+        await message.channel.basic_ack(_tag(message))
+
+    async def _retry(
+        self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
+    ) -> None:
+        delay = self.ctx.topology.retry_delay(attempt)
+        headers = {
+            "x-attempt": attempt + 1,
+            "x-last-error": reason[:1000],
+            "retry-delay": str(delay),
+        }
+        await self._republish(message, self.ctx.topology.retry_exchange, concern, headers)
+        self.retried += 1
+        log.info(
+            "retrying %s message %s in %d ms", concern, message.header.properties.message_id, delay
+        )
+
+    async def _give_up(
+        self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
+    ) -> None:
         log.warning("dead-lettering message %s: %s", message.header.properties.message_id, reason)
-        await message.channel.basic_reject(_tag(message), requeue=False)
+        headers = {"x-error": reason[:1000], "x-attempts": attempt, "x-dead-at": int(time.time())}
+        queue = self.ctx.topology.queue(concern)
+        await self._republish(message, self.ctx.topology.dead_exchange, queue, headers)
         self.dead_lettered += 1
+        message_id = _message_id(message)
+        if message_id is not None:
+            with contextlib.suppress(DatabaseUnavailable):
+                async with transaction(self.ctx.pool) as conn:
+                    await messages.mark_dead(conn, message_id, reason)
 
     async def stop(self) -> None:
         """Stop consuming, let in-flight jobs finish within the timeout, cancel the rest."""
@@ -151,19 +232,32 @@ class Worker:
                 await asyncio.wait(pending, timeout=2)
         await self.amqp.close()
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "at": time.time(),
+            "processed": self.processed,
+            "retried": self.retried,
+            "dead_lettered": self.dead_lettered,
+            "in_flight": len(self._inflight),
+            "connected": self.amqp.is_connected,
+        }
+
     async def heartbeat(self) -> None:
         """Announce this worker in Redis so the server can report its last heartbeat."""
         key = f"{self.ctx.settings.REDIS_PREFIX}:workers:{self.worker_id}"
         while True:
-            state = {
-                "worker_id": self.worker_id,
-                "pid": os.getpid(),
-                "started_at": self.started_at,
-                "at": time.time(),
-                "processed": self.processed,
-                "dead_lettered": self.dead_lettered,
-                "connected": self.amqp.is_connected,
-            }
             with contextlib.suppress(Exception):
-                await self.ctx.redis.set(key, orjson.dumps(state), ex=int(HEARTBEAT_INTERVAL * 4))
+                await self.ctx.redis.set(
+                    key, orjson.dumps(self.state()), ex=int(HEARTBEAT_INTERVAL * 4)
+                )
             await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return default

@@ -73,8 +73,9 @@ class Authenticator:
             raise Unauthorized("authentication required")
         if principal.is_api_key and not access.api_keys:
             raise Forbidden("API keys cannot do this; log in", code="api_key_not_allowed")
-        if not principal.is_at_least(access.role):
-            raise Forbidden(f"requires the {access.role} role", code="insufficient_role")
+        role = access.role_for(principal)
+        if not principal.is_at_least(role):
+            raise Forbidden(f"requires the {role} role", code="insufficient_role")
         if not principal.allows(access.scope):
             raise Forbidden(
                 f"this API key lacks the {access.scope} scope", code="insufficient_scope"

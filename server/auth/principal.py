@@ -65,11 +65,19 @@ class Access:
     scope: str | None = None
     optional: bool = False
     api_keys: bool = True
+    api_key_role: Role | None = None  # a different role bar for API keys (default: `role`)
+
+    def role_for(self, principal: Principal) -> Role:
+        if principal.is_api_key and self.api_key_role is not None:
+            return self.api_key_role
+        return self.role
 
     def describe(self) -> str:
         if self.optional:
             return "Authentication optional: the answer is personalised when a valid token is sent."
         parts = [f"Requires role `{self.role}` or higher."]
+        if self.api_keys and self.api_key_role is not None and self.api_key_role != self.role:
+            parts.append(f"API keys of any `{self.api_key_role}` or higher qualify:")
         if not self.api_keys:
             parts.append("API keys are not accepted: log in.")
         elif self.scope:

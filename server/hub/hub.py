@@ -27,9 +27,10 @@ from server.auth.principal import Principal
 from server.hub.bus import Bus
 from server.hub.channels import Channel, ChannelError, Channels, parse_namespaces
 from server.hub.connection import Connection, Delivery, Subscription
-from server.hub.history import History, Position, parse_cursor
+from server.hub.history import Position, parse_cursor
 from server.hub.presence import PresenceStore
 from server.hub.protocol import Close, ProtocolError
+from server.hub.publisher import ChannelPublisher
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class Hub:
         prefix = settings.REDIS_PREFIX
         self.node_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.channels = Channels(parse_namespaces(settings.CHANNEL_NAMESPACES))
-        self.history = History(redis, prefix, settings.HISTORY_SIZE, settings.HISTORY_TTL)
+        self.publisher = ChannelPublisher(settings, redis)
+        self.history = self.publisher.history
         self.presence = PresenceStore(redis, prefix, settings.PRESENCE_TTL)
         self.connections: dict[str, Connection] = {}
         self._subscribers: dict[str, dict[Connection, Subscription]] = {}
@@ -231,17 +233,7 @@ class Hub:
     async def publish(self, name: str, data_json: bytes, sender: dict[str, Any] | None) -> Position:
         """Append to the channel's history and fan out on every node. `data_json` is the
         encoded payload; `sender` is {"user_id", "client_id"} or None for the server."""
-        head = b'{"type":"publication","channel":' + orjson.dumps(name) + b',"offset":'
-        tail = (
-            b',"from":'
-            + orjson.dumps(sender)
-            + b',"ts":'
-            + str(int(time.time() * 1000)).encode()
-            + b',"data":'
-            + data_json
-            + b"}"
-        )
-        position = await self.history.publish(name, head, tail)
+        position = await self.publisher.publish(name, data_json, sender)
         self.published += 1
         return position
 

@@ -90,8 +90,6 @@ class FileAbort(Message):
     upload_id: str = Field(max_length=64)
 
 
-
-
 class MessageTypes:
     """The message types a WebSocket session understands: the hub's own, plus those other
     parts register at startup (WebRTC signaling). One instance per app, shared by every

@@ -73,7 +73,7 @@ async def publish_raw(settings: Any, body: bytes, message_id: str) -> None:
     connection = await aiormq.connect(settings.RABBITMQ_URL.get_secret_value())
     try:
         channel = await connection.channel()
-        topology = Topology(settings.AMQP_PREFIX)
+        topology = Topology.from_settings(settings)
         await topology.declare(channel)
         await channel.basic_publish(
             body,
@@ -91,7 +91,7 @@ async def dead_letters(settings: Any) -> list[bytes]:
     bodies = []
     try:
         channel = await connection.channel()
-        queue = Topology(settings.AMQP_PREFIX).dead_queue("tasks")
+        queue = Topology.from_settings(settings).dead_queue("tasks")
         while True:
             message = await channel.basic_get(queue, no_ack=True, timeout=5)
             if isinstance(message.delivery, Basic.GetEmpty):

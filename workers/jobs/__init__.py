@@ -1,14 +1,21 @@
-"""Jobs the worker runs, by (concern, type). A job gets the shared JobContext and the decoded
-message body; it commits its own effects and returns; the worker acks afterwards."""
+"""Jobs the worker runs, by (concern, message type). A job gets the shared JobContext and the
+decoded message; it commits its own effects (recording the message id in the inbox in the
+same transaction, so a redelivery is a no-op) and returns; the worker acks afterwards.
+
+Raise PoisonMessage for messages that can never succeed (they are dead-lettered at once);
+any other exception is retried with backoff, up to WORKER_MAX_ATTEMPTS.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
+from server.hub.publisher import ChannelPublisher
 from server.settings import Settings
 from workers.topology import Topology
 
@@ -19,9 +26,19 @@ class JobContext:
     pool: Any  # aiopg.Pool
     redis: Redis
     topology: Topology
+    publisher: ChannelPublisher
 
 
-Job = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+@dataclass(frozen=True)
+class JobMessage:
+    concern: str
+    type: str
+    body: dict[str, Any]
+    message_id: uuid.UUID | None
+    attempt: int
+
+
+Job = Callable[[JobContext, JobMessage], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -29,6 +46,12 @@ class PoisonMessage(Exception):
 
 
 def registry() -> dict[tuple[str, str], Job]:
-    from workers.jobs import tasks
+    from workers.jobs import events, notifications, orders, tasks
 
-    return {("tasks", "example"): tasks.run_example}
+    return {
+        ("tasks", "example"): tasks.run_example,
+        ("notifications.user", "user_notification"): notifications.user_notification,
+        ("notifications.admin", "admin_notification"): notifications.admin_notification,
+        ("orders", "order_processing"): orders.process,
+        ("events.system", "system_event"): events.system_event,
+    }

@@ -9,18 +9,17 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any
 
 from storage import tasks
 from storage.db import transaction
-from workers.jobs import JobContext, PoisonMessage
+from workers.jobs import JobContext, JobMessage, PoisonMessage
 
 log = logging.getLogger(__name__)
 
 
-async def run_example(ctx: JobContext, body: dict[str, Any]) -> None:
+async def run_example(ctx: JobContext, message: JobMessage) -> None:
     try:
-        task_id = uuid.UUID(str(body["task_id"]))
+        task_id = uuid.UUID(str(message.body["task_id"]))
     except (KeyError, ValueError) as error:
         raise PoisonMessage(f"example task without a valid task_id: {error}") from None
     async with transaction(ctx.pool) as conn:

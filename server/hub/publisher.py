@@ -1,0 +1,50 @@
+"""Publishing on a channel from anywhere that has Redis: the server's hub, the worker, a
+script. The publication is numbered, kept in the channel's history and fanned out to every
+node in one atomic step (see history.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+from redis.asyncio import Redis
+
+from server.hub.history import History, Position
+from server.settings import Settings
+
+_tracer = trace.get_tracer("server.hub")
+
+
+class ChannelPublisher:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.history = History(
+            redis, settings.REDIS_PREFIX, settings.HISTORY_SIZE, settings.HISTORY_TTL
+        )
+
+    async def publish(
+        self, channel: str, data_json: bytes, sender: dict[str, Any] | None
+    ) -> Position:
+        """`data_json` is the encoded payload; `sender` is {"user_id", "client_id"}, or None
+        for the server itself."""
+        head = b'{"type":"publication","channel":' + orjson.dumps(channel) + b',"offset":'
+        tail = (
+            b',"from":'
+            + orjson.dumps(sender)
+            + b',"ts":'
+            + str(int(time.time() * 1000)).encode()
+            + b',"data":'
+            + data_json
+            + b"}"
+        )
+        with _tracer.start_as_current_span(
+            "realtime publish", kind=trace.SpanKind.PRODUCER
+        ) as span:
+            span.set_attribute("messaging.destination.name", channel)
+            return await self.history.publish(channel, head, tail)
+
+    async def publish_value(
+        self, channel: str, data: Any, sender: dict[str, Any] | None = None
+    ) -> Position:
+        return await self.publish(channel, orjson.dumps(data), sender)

@@ -1,0 +1,89 @@
+"""Accepted messages and the worker's inbox of processed ids."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from storage.db import Connection, Row
+from storage.tables import messages, processed_messages
+
+
+async def accept(
+    conn: Connection,
+    *,
+    message_id: uuid.UUID,
+    kind: str,
+    payload: Any,
+    created_by: int | None,
+    idempotency_key: str | None,
+    request_hash: str | None,
+) -> Row | None:
+    """Record a new message; None when this caller already used the idempotency key (then
+    `find_by_key` returns the first one)."""
+    statement = insert(messages).values(
+        id=message_id,
+        kind=kind,
+        payload=payload,
+        created_by=created_by,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    if idempotency_key is not None:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=["created_by", "idempotency_key"],
+            index_where=sa.text("idempotency_key IS NOT NULL"),
+        )
+    return await conn.fetch_one(statement.returning(messages))
+
+
+async def find_by_key(conn: Connection, created_by: int | None, idempotency_key: str) -> Row | None:
+    return await conn.fetch_one(
+        sa.select(messages).where(
+            messages.c.created_by.is_not_distinct_from(created_by),
+            messages.c.idempotency_key == idempotency_key,
+        )
+    )
+
+
+async def get(conn: Connection, message_id: uuid.UUID) -> Row | None:
+    return await conn.fetch_one(sa.select(messages).where(messages.c.id == message_id))
+
+
+async def first_time(conn: Connection, message_id: uuid.UUID, queue: str) -> bool:
+    """Record that `message_id` is processed, inside the caller's transaction; False when it
+    already was (a redelivery: skip the effect)."""
+    row = await conn.fetch_one(
+        insert(processed_messages)
+        .values(message_id=message_id, queue=queue)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(processed_messages.c.message_id)
+    )
+    if row is not None:
+        await conn.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(status="processed", processed_at=sa.func.now())
+        )
+    return row is not None
+
+
+async def mark_dead(conn: Connection, message_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        sa.update(messages)
+        .where(messages.c.id == message_id, messages.c.status == "accepted")
+        .values(status="dead", last_error=error[:2000])
+    )
+
+
+async def count_processed(conn: Connection, message_ids: list[uuid.UUID]) -> int:
+    return int(
+        await conn.fetch_value(
+            sa.select(sa.func.count())
+            .select_from(processed_messages)
+            .where(processed_messages.c.message_id.in_(message_ids))
+        )
+    )

@@ -1,0 +1,67 @@
+"""User and admin notifications: stored (exactly once), then pushed live to `user:<id>` or
+to the admins (`admin:notifications` and each admin's own channel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import notifications
+from storage.db import Row, transaction
+from workers.jobs import JobContext, JobMessage
+from workers.jobs.common import first_time, payload_of, push
+from workers.messages import AdminNotification, UserNotification
+
+ADMIN_CHANNEL = "admin:notifications"
+
+
+def _event(row: Row) -> dict[str, Any]:
+    return {
+        "kind": "notification",
+        "id": row["id"],
+        "title": row["title"],
+        "body": row["body"],
+        "level": row["level"],
+        "data": row["data"],
+        "message_id": str(row["message_id"]),
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+async def user_notification(ctx: JobContext, message: JobMessage) -> None:
+    message_id, payload = payload_of(message)
+    assert isinstance(payload, UserNotification)
+    async with transaction(ctx.pool) as conn:
+        if not await first_time(conn, message, message_id):
+            return
+        row = await notifications.create(
+            conn,
+            user_id=payload.user_id,
+            channel=None,
+            title=payload.message[:200],
+            body=payload.message,
+            level=payload.notification_type,
+            data=payload.data,
+            message_id=message_id,
+        )
+    await push(ctx, f"user:{payload.user_id}", _event(row))
+
+
+async def admin_notification(ctx: JobContext, message: JobMessage) -> None:
+    message_id, payload = payload_of(message)
+    assert isinstance(payload, AdminNotification)
+    level = {"critical": "error"}.get(payload.severity, payload.severity)
+    async with transaction(ctx.pool) as conn:
+        if not await first_time(conn, message, message_id):
+            return
+        rows = await notifications.create_for_admins(
+            conn,
+            title=payload.message[:200],
+            body=payload.message,
+            level=level,
+            data=payload.data,
+            message_id=message_id,
+        )
+    for row in rows:
+        await push(ctx, f"user:{row['user_id']}", _event(row))
+    if rows:
+        await push(ctx, ADMIN_CHANNEL, {**_event(rows[0]), "severity": payload.severity})
