@@ -225,6 +225,17 @@ class Settings(BaseSettings):
     SSE_ENABLED: bool = Field(True, description="Serve the Server-Sent Events endpoints.")
     WEBRTC_ENABLED: bool = Field(True, description="Serve WebRTC signaling and server peers.")
     TELEGRAM_BOTS_ENABLED: bool = Field(False, description="Run the Telegram notification bots.")
+    TELEGRAM_BOT_TOKENS: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated bot tokens from @BotFather (the first sends notifications).",
+    )
+    TELEGRAM_API_SERVER: str = Field(
+        "https://api.telegram.org",
+        description="Bot API server (a local telegram-bot-api, or a fake one in tests).",
+    )
+    TELEGRAM_LINK_CODE_TTL: int = Field(
+        600, ge=30, le=86400, description="Seconds a one-time Telegram link code stays valid."
+    )
 
     # -- tracing -----------------------------------------------------------------------------
     TRACING_ENABLED: bool = Field(
