@@ -1,0 +1,28 @@
+"""Python client SDK for the realtime server: WebSocket (`WSClient`) and Server-Sent Events
+(`create_sse_client`). It speaks only the wire protocol and needs nothing but aiohttp.
+
+    async with WSClient("ws://localhost:8000/realtime/ws", token=access_token) as client:
+        await client.subscribe("public:lobby")
+        await client.publish("public:lobby", {"text": "hi"})
+        async for message in client.messages():
+            print(message)
+"""
+
+from clients.binary import BinaryMessage
+from clients.errors import ConnectionClosed, ConnectionLost, RealtimeError, RecoveryFailed
+from clients.sse import SSEClient, SSEEvent, create_sse_client
+from clients.ws import WSClient
+
+__all__ = [
+    "BinaryMessage",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "RealtimeError",
+    "RecoveryFailed",
+    "SSEClient",
+    "SSEEvent",
+    "WSClient",
+    "create_sse_client",
+]
+
+__version__ = "0.1.0"

@@ -13,7 +13,7 @@ PAGES = Path(server.__file__).resolve().parent / "static" / "realtime"
 # Scripts and styles come from this server only; the pages talk to this origin only.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+    "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; "
     "frame-ancestors 'none'"
 )
 
@@ -28,6 +28,12 @@ def _page(name: str) -> web.FileResponse:
 async def realtime_test(request: web.Request) -> web.StreamResponse:
     """Log in, connect, subscribe, publish, send a file with progress and resume."""
     return _page("test.html")
+
+
+async def webrtc_test(request: web.Request) -> web.StreamResponse:
+    """Join a room, send the camera to the server and see it come back, chat over a data
+    channel, see the other members and call them."""
+    return _page("webrtc-test.html")
 
 
 async def sse_test(request: web.Request) -> web.StreamResponse:

@@ -7,6 +7,7 @@ docs/PROTOCOL.md describes every type.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,8 @@ from server.hub.protocol import (
 from server.hub.ratelimit import TokenBucket
 from server.hub.uploads import Upload, UploadError
 
+log = logging.getLogger(__name__)
+
 Handler = Callable[["RealtimeSession", Any], Awaitable[None]]
 
 
@@ -49,6 +52,7 @@ class RealtimeSession:
         "active_uploads",
         "app",
         "connection",
+        "extras",
         "frames",
         "hub",
         "publishes",
@@ -68,6 +72,7 @@ class RealtimeSession:
         self.publishes = TokenBucket(settings.PUBLISH_RATE, settings.PUBLISH_BURST)
         self.active_uploads: dict[str, Upload] = {}
         self.types: MessageTypes = app[keys.ws_types]
+        self.extras: dict[str, Any] = {}  # per-connection state of other parts (signaling)
 
     @property
     def sender(self) -> dict[str, Any]:
@@ -89,15 +94,19 @@ class RealtimeSession:
     async def on_text(self, raw: str) -> None:
         if self.flooding():
             return
+        message: Message | None = None
         try:
             message = parse(raw, self.types.models)
             await self.types.handlers[message.type](self, message)  # type: ignore[attr-defined]
         except ProtocolError as error:
             self.connection.send(error_frame(error.code, error.message, error.ref, error.details))
         except UploadError as error:
-            self.connection.send(error_frame(error.code, error.message, "file", error.details))
+            ref = message.id if message is not None and message.id is not None else "file"
+            self.connection.send(error_frame(error.code, error.message, ref, error.details))
         except (RedisError, OSError, TimeoutError):
-            self.connection.send(error_frame("unavailable", "try again shortly", None))
+            self.connection.send(
+                error_frame("unavailable", "try again shortly", message.id if message else None)
+            )
 
     async def on_binary(self, raw: bytes) -> None:
         if self.flooding():
@@ -136,7 +145,8 @@ class RealtimeSession:
         self.hub.activate(self.connection, result.subscription)
 
     async def unsubscribe(self, message: Unsubscribe) -> None:
-        await self.hub.unsubscribe(self.connection, message.channel, message.id or "unsubscribe")
+        ref = message.id if message.id is not None else "unsubscribe"
+        await self.hub.unsubscribe(self.connection, message.channel, ref)
         self.reply({"type": "unsubscribed", "channel": message.channel}, message)
 
     def _may_publish(self, name: str, ref: Any) -> None:
@@ -240,8 +250,11 @@ class RealtimeSession:
         )
 
     def _upload(self, upload_id: str) -> Upload:
-        upload = self.active_uploads.get(upload_id)
-        if upload is None:
+        """This connection's upload with this id (any spelling of the UUID)."""
+        key = self.uploads.key(upload_id)
+        upload = self.active_uploads.get(key)
+        if upload is None or upload.closed:
+            self.active_uploads.pop(key, None)
             raise UploadError(
                 "unknown_upload", "no upload with this id on this connection; send file.begin"
             )
@@ -260,8 +273,11 @@ class RealtimeSession:
 
     async def file_end(self, message: FileEnd) -> None:
         upload = self._upload(message.upload_id)
-        row = await self.uploads.finish(upload)
-        del self.active_uploads[message.upload_id]
+        try:
+            row = await self.uploads.finish(upload)
+        finally:
+            if upload.closed:  # done, discarded (sha256_mismatch) or taken over
+                self.active_uploads.pop(str(upload.file_id), None)
         url = f"/realtime/files/{row['id']}"
         done = {
             "file_id": str(row["id"]),
@@ -271,22 +287,39 @@ class RealtimeSession:
             "sha256": row["sha256"],
             "url": url,
         }
+        announced = True
         if row["channel"]:
-            await self.hub.publish(
-                row["channel"], orjson.dumps({"kind": "file", **done}), self.sender
-            )
+            try:
+                await self.hub.publish(
+                    row["channel"], orjson.dumps({"kind": "file", **done}), self.sender
+                )
+            except (RedisError, OSError, TimeoutError):
+                announced = False
         self.reply({"type": "file.done", **done}, message)
+        if not announced:  # the file is stored all the same: say so after file.done
+            self.connection.send(
+                error_frame(
+                    "unavailable",
+                    f"the file is stored but could not be announced on {row['channel']}",
+                    message.id if message.id is not None else "file.end",
+                )
+            )
 
     async def file_abort(self, message: FileAbort) -> None:
         upload = self._upload(message.upload_id)
         await self.uploads.abort(upload)
-        del self.active_uploads[message.upload_id]
-        self.reply({"type": "file.aborted", "upload_id": message.upload_id}, message)
+        self.active_uploads.pop(str(upload.file_id), None)
+        self.reply({"type": "file.aborted", "upload_id": str(upload.file_id)}, message)
 
     async def close(self) -> None:
         for upload in self.active_uploads.values():
             await self.uploads.pause(upload)
         self.active_uploads.clear()
+        for hook in self.types.on_close:
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("closing hook failed for %s", self.connection.client_id)
 
 
 def message_types() -> MessageTypes:

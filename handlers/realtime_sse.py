@@ -70,6 +70,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = EventSourceResponse(ping_interval=settings.SSE_PING_INTERVAL)
     await response.prepare(request)
     connection = SSEConnection(principal, settings, hub.mark_dirty, response)
+    connection.composite = len(names) > 1
     hub.register(connection)
     try:
         connection.send(
@@ -122,6 +123,21 @@ async def events(request: web.Request) -> web.StreamResponse:
                 subscription.offset = int(offset)
                 connection.deliver(Delivery(frame, event="publication", cursor=cursor))
             subscription.epoch, subscription.offset = result.position.epoch, result.position.offset
+            # From here on the channel is live: say so, with the position as the event id.
+            connection.deliver(
+                Delivery(
+                    encode(
+                        {
+                            "type": "subscribed",
+                            "channel": name,
+                            "cursor": result.position.cursor,
+                            "recovered": True,
+                        }
+                    ),
+                    event="subscribed",
+                    cursor=result.position.cursor,
+                )
+            )
             hub.activate(connection, subscription)
         waits = [
             asyncio.ensure_future(connection.finished.wait()),

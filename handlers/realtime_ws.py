@@ -3,6 +3,7 @@ upgrade, then read frames until the client or the server closes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import WSMsgType, web
@@ -57,6 +58,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if connection.closed:
                 break
     finally:
-        await session.close()
-        await hub.unregister(connection)
+        # The handler can be cancelled (a test server cancels it when the client goes):
+        # whatever happens to the session's cleanup, the hub must forget the connection.
+        try:
+            await asyncio.shield(session.close())
+        finally:
+            await hub.unregister(connection)
     return ws

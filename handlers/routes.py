@@ -22,9 +22,13 @@ from handlers import (
     realtime_ws,
     root,
     tasks,
+    telegram,
     users,
+    webrtc,
 )
 from server import keys
+from signaling import handlers as signaling_handlers
+from signaling import resources as signaling_resources
 
 STATIC = Path(server.__file__).resolve().parent / "static"
 
@@ -54,6 +58,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/users/me", users.delete_me)
     router.add_get("/users/me/notifications", notifications.list_mine)
     router.add_post("/users/me/notifications/{notification_id}/read", notifications.mark_read)
+    router.add_post("/users/me/telegram-link", telegram.create_link)
+    router.add_delete("/users/me/telegram-link", telegram.delete_link)
     router.add_get("/users", users.list_users)
     router.add_post("/users", users.create_user)
     router.add_get("/users/{user_id}", users.get_user)
@@ -63,6 +69,17 @@ def setup_routes(app: web.Application) -> None:
     if settings.WEBSOCKET_ENABLED:
         app[keys.ws_types] = realtime_session.message_types()
         router.add_get("/realtime/ws", realtime_ws.websocket)
+        if settings.WEBRTC_ENABLED:
+            signaling_handlers.register(app[keys.ws_types])
+            app.cleanup_ctx.append(signaling_resources.webrtc)
+            router.add_get("/realtime/webrtc/signaling", realtime_ws.websocket)
+            router.add_post("/realtime/webrtc/rooms", webrtc.create_room)
+            router.add_get("/realtime/webrtc/rooms", webrtc.list_rooms)
+            router.add_get("/realtime/webrtc/rooms/{room_id}", webrtc.get_room)
+            router.add_delete("/realtime/webrtc/rooms/{room_id}", webrtc.delete_room)
+            router.add_post("/realtime/webrtc/offer", webrtc.offer)
+            router.add_get("/realtime/webrtc/peers", webrtc.list_peers)
+            router.add_get("/realtime/webrtc/test", pages.webrtc_test)
     if settings.SSE_ENABLED:
         router.add_get("/realtime/events", realtime_sse.events)
     router.add_get("/realtime/test", pages.realtime_test)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from server.hub.uploads import Uploads
     from server.metrics import Metrics
     from server.settings import Settings
+    from signaling.peers import PeerManager
+    from signaling.rooms import RoomService
     from workers.amqp import AmqpConnection
     from workers.relay import OutboxRelay
 
@@ -38,6 +40,8 @@ hub: web.AppKey[Hub] = web.AppKey("hub")
 uploads: web.AppKey[Uploads] = web.AppKey("uploads")
 # The message types WebSocket sessions understand (the hub's, plus WebRTC signaling's).
 ws_types: web.AppKey[MessageTypes] = web.AppKey("ws_types")
+rooms: web.AppKey[RoomService] = web.AppKey("rooms")
+peers: web.AppKey[PeerManager] = web.AppKey("peers")
 metrics: web.AppKey[Metrics] = web.AppKey("metrics")
 monitor: web.AppKey[ServiceMonitor] = web.AppKey("monitor")
 openapi_cache: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache")

@@ -5,7 +5,8 @@ generated from this class (`python -m server settings-docs --write`) and a test 
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -220,6 +221,28 @@ class Settings(BaseSettings):
         64 * 1024, ge=1, description="Largest small binary message (larger: upload a file)."
     )
 
+    # -- WebRTC -------------------------------------------------------------------------------
+    ICE_SERVERS: str = Field(
+        "[]",
+        description='STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.org:3478", '
+        '"username": "u", "credential": "p"}]. Default none (no internet needed).',
+    )
+    ICE_HOST_ADDRESSES: str = Field(
+        "",
+        description="Comma-separated local addresses the server peer gathers; empty: the "
+        "machine's own plus 127.0.0.1.",
+    )
+    WEBRTC_MAX_PEERS: int = Field(200, ge=1, description="Server peers per process.")
+    WEBRTC_MAX_MEDIA_PEERS: int = Field(
+        8, ge=0, description="Server peers with media (echo, recording, relay) per process."
+    )
+    WEBRTC_RELAY_MAX_MEMBERS: int = Field(
+        4, ge=0, description="Largest room whose members' media the server relays (re-encodes)."
+    )
+    SIGNALING_RATE: float = Field(
+        50.0, gt=0, description="Signaling messages per second per connection."
+    )
+
     # -- components --------------------------------------------------------------------------
     WEBSOCKET_ENABLED: bool = Field(True, description="Serve the WebSocket endpoints.")
     SSE_ENABLED: bool = Field(True, description="Serve the Server-Sent Events endpoints.")
@@ -262,6 +285,12 @@ class Settings(BaseSettings):
         from server.hub.channels import parse_namespaces
 
         parse_namespaces(value)
+        return value
+
+    @field_validator("ICE_SERVERS")
+    @classmethod
+    def _ice_servers_parse(cls, value: str) -> str:
+        ice_servers(value)
         return value
 
     @field_validator("JWT_SIGNING_KEYS")
@@ -313,6 +342,22 @@ class Settings(BaseSettings):
             "metrics": self.METRICS_ENABLED,
             "docs": self.DOCS_ENABLED,
         }
+
+
+def ice_servers(text: str) -> list[dict[str, Any]]:
+    """The ICE_SERVERS setting: a JSON list of {"urls", "username"?, "credential"?}."""
+    try:
+        raw = json.loads(text or "[]")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(raw, list):
+        raise ValueError("must be a JSON list of {urls, username?, credential?}")
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("urls"), (str, list)):
+            raise ValueError("each ICE server needs `urls` (a string or a list of strings)")
+        if set(entry) - {"urls", "username", "credential"}:
+            raise ValueError("ICE server fields are urls, username, credential")
+    return raw
 
 
 def describe_errors(error: ValidationError) -> str:

@@ -269,3 +269,55 @@ system_events = sa.Table(
     _created_at(),
     sa.CheckConstraint(f"severity IN {SEVERITIES!r}", name="severity"),
 )
+
+# Telegram: which chat receives a user's notifications (one chat per user, one user per
+# chat), and the one-time codes that link them. Only a code's SHA-256 is stored; a user
+# has at most one outstanding code (a new one replaces it).
+telegram_links = sa.Table(
+    "telegram_links",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.BigInteger,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("chat_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("bot_id", sa.BigInteger, nullable=True),  # the bot the chat linked through
+    sa.Column(
+        "linked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+telegram_link_codes = sa.Table(
+    "telegram_link_codes",
+    metadata,
+    sa.Column("code_hash", sa.Text, primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.BigInteger,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    _created_at(),
+    _timestamp("expires_at", nullable=False),
+)
+
+
+# WebRTC rooms: definitions here, membership in Redis (signaling/rooms.py).
+rooms = sa.Table(
+    "rooms",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column(
+        "owner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("max_participants", sa.Integer, nullable=False),
+    sa.Column("media", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("allowed_user_ids", sa.ARRAY(sa.BigInteger), nullable=True),
+    _created_at(),
+    sa.CheckConstraint("max_participants BETWEEN 1 AND 1000", name="max_participants"),
+)

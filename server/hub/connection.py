@@ -261,7 +261,7 @@ class WebSocketConnection(Connection):
 
 class SSEConnection(Connection):
     kind = "sse"
-    __slots__ = ("_ready", "finished", "response")
+    __slots__ = ("_ready", "composite", "finished", "response")
 
     def __init__(
         self,
@@ -272,16 +272,20 @@ class SSEConnection(Connection):
     ) -> None:
         super().__init__(principal, settings, on_dirty)
         self.response = response
+        self.composite = False  # several channels: ids are always `name=cursor,...`
         self.finished = asyncio.Event()
         self._ready = asyncio.Event()
         self.spawn(self._writer())
 
     def event_id(self) -> bytes:
-        """The id of the next event: the cursor, or `channel=cursor,...` for several channels."""
+        """The id of the next event: the cursor, or `channel=cursor,...` for several channels
+        (channels not yet positioned are left out, so the id is always a valid resume point)."""
         subscriptions = self.subscriptions
-        if len(subscriptions) == 1:
+        if not self.composite and len(subscriptions) == 1:
             return next(iter(subscriptions.values())).cursor.encode()
-        return ",".join(f"{s.channel}={s.cursor}" for s in subscriptions.values()).encode()
+        return ",".join(
+            f"{s.channel}={s.cursor}" for s in subscriptions.values() if s.epoch
+        ).encode()
 
     def deliver(self, delivery: Delivery) -> None:
         if delivery.cursor is not None:

@@ -98,6 +98,8 @@ class MessageTypes:
     def __init__(self) -> None:
         self.models: dict[str, type[Message]] = {}
         self.handlers: dict[str, Callable[[Any, Any], Awaitable[None]]] = {}
+        # Called with the session when its connection ends (e.g. leave the WebRTC room).
+        self.on_close: list[Callable[[Any], Awaitable[None]]] = []
 
     def add(self, model: type[Message], handler: Callable[[Any, Any], Awaitable[None]]) -> None:
         name = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]

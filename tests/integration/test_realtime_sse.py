@@ -11,7 +11,10 @@ from tests.support.accounts import Account
 
 
 async def read_events(
-    response: Any, count: int, timeout: float = 5, skip: tuple[str, ...] = ("join", "leave")
+    response: Any,
+    count: int,
+    timeout: float = 5,
+    skip: tuple[str, ...] = ("join", "leave", "subscribed"),
 ) -> list[dict[str, Any]]:
     """Parse `count` SSE events (comments and presence events skipped)."""
     events: list[dict[str, Any]] = []

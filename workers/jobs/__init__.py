@@ -11,13 +11,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
 from server.hub.publisher import ChannelPublisher
 from server.settings import Settings
 from workers.topology import Topology
+
+if TYPE_CHECKING:
+    from workers.telegram.notifier import TelegramNotifier
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class JobContext:
     redis: Redis
     topology: Topology
     publisher: ChannelPublisher
+    telegram: TelegramNotifier | None = None  # set when the Telegram bots run
 
 
 @dataclass(frozen=True)

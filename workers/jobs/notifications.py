@@ -1,5 +1,6 @@
 """User and admin notifications: stored (exactly once), then pushed live to `user:<id>` or
-to the admins (`admin:notifications` and each admin's own channel)."""
+to the admins (`admin:notifications` and each admin's own channel), and copied to linked
+Telegram chats when the bots run (best effort)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ async def user_notification(ctx: JobContext, message: JobMessage) -> None:
             message_id=message_id,
         )
     await push(ctx, f"user:{payload.user_id}", _event(row))
+    if ctx.telegram is not None:
+        await ctx.telegram.notify([payload.user_id], payload.notification_type, payload.message)
 
 
 async def admin_notification(ctx: JobContext, message: JobMessage) -> None:
@@ -65,3 +68,6 @@ async def admin_notification(ctx: JobContext, message: JobMessage) -> None:
         await push(ctx, f"user:{row['user_id']}", _event(row))
     if rows:
         await push(ctx, ADMIN_CHANNEL, {**_event(rows[0]), "severity": payload.severity})
+    if ctx.telegram is not None:
+        admins = [row["user_id"] for row in rows]
+        await ctx.telegram.notify(admins, payload.severity, payload.message)

@@ -1,0 +1,119 @@
+"""A data channel labelled with a hub channel name (e.g. `public:lobby`): what the peer
+sends is published on that channel, and the channel's publications come down the data
+channel, with the same permission checks as a WebSocket subscription. The bridge is a hub
+connection like any other, so fan-out, ordering and slow-consumer rules apply to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aiortc import RTCDataChannel
+
+from server.auth.principal import Principal
+from server.hub.connection import Connection, Delivery
+from server.hub.hub import Hub
+from server.hub.protocol import ProtocolError
+from server.hub.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+
+class DataChannelConnection(Connection):
+    """Delivers hub messages into a data channel (SCTP has its own flow control)."""
+
+    kind = "webrtc"
+    __slots__ = ("channel",)
+
+    def __init__(
+        self, principal: Principal, settings: Any, hub: Hub, channel: RTCDataChannel
+    ) -> None:
+        super().__init__(principal, settings, hub.mark_dirty)
+        self.channel = channel
+
+    def deliver(self, delivery: Delivery) -> None:
+        if not delivery.binary:
+            self._enqueue(delivery.payload)
+
+    def flush(self) -> None:
+        self._dirty = False
+        queue, self._queue = self._queue, []
+        if self.closed or self.channel.readyState != "open":
+            return
+        for payload in queue:
+            self.channel.send(payload.decode())
+        self.sent += len(queue)
+
+    async def _close(self, code: int, reason: str) -> None:
+        self.channel.close()
+
+
+class Bridge:
+    def __init__(
+        self, hub: Hub, principal: Principal, channel: RTCDataChannel, settings: Any
+    ) -> None:
+        self.hub = hub
+        self.name = channel.label
+        self.channel = channel
+        self.connection = DataChannelConnection(principal, settings, hub, channel)
+        self.publishes = TokenBucket(settings.PUBLISH_RATE, settings.PUBLISH_BURST)
+        # Listening from the start: the peer may send as soon as the channel is open, while
+        # the permission check and subscription are still running. One task publishes the
+        # messages in the order they came (the data channel is ordered, so is the channel).
+        self.inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+        channel.on("message", self.inbox.put_nowait)
+
+    async def open(self) -> None:
+        """Check permissions, subscribe; on refusal the data channel is closed with a
+        last message saying why."""
+        principal = self.connection.principal
+        try:
+            channel = self.hub.parse_channel(self.name)
+            self.hub.check(self.hub.channels.check_subscribe, principal, channel)
+            self.hub.check(self.hub.channels.check_publish, principal, channel)
+            self.hub.register(self.connection)
+            result = await self.hub.subscribe(self.connection, self.name, None)
+        except ProtocolError as error:
+            self.channel.remove_listener("message", self.inbox.put_nowait)
+            self._refuse(error.code, error.message)
+            return
+        self.hub.activate(self.connection, result.subscription)
+        self.connection.spawn(self._publish_all())
+
+    def _refuse(self, code: str, message: str) -> None:
+        if self.channel.readyState == "open":
+            self.channel.send(
+                orjson.dumps({"type": "error", "code": code, "message": message}).decode()
+            )
+        self.channel.close()
+
+    async def _publish_all(self) -> None:
+        while True:
+            await self._publish(await self.inbox.get())
+
+    async def _publish(self, message: str | bytes) -> None:
+        if not self.publishes.take():
+            self._send_error("rate_limited", "publishing too fast; slow down")
+            return
+        text = message.decode(errors="replace") if isinstance(message, bytes) else message
+        try:
+            data = orjson.dumps(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            data = orjson.dumps(text)  # plain text is published as a JSON string
+        sender = {"user_id": self.connection.user_id, "client_id": self.connection.client_id}
+        try:
+            await self.hub.publish(self.name, data, sender)
+        except Exception as error:  # Redis down: tell the peer, keep the channel
+            log.warning("bridge publish on %s failed: %s", self.name, error)
+            self._send_error("unavailable", "could not publish; retry")
+
+    def _send_error(self, code: str, message: str) -> None:
+        if self.channel.readyState == "open":
+            self.channel.send(
+                orjson.dumps({"type": "error", "code": code, "message": message}).decode()
+            )
+
+    async def close(self) -> None:
+        await self.hub.unregister(self.connection)

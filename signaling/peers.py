@@ -1,0 +1,175 @@
+"""The server peers of this process: creation within limits, one per signaling connection
+(renegotiation reuses it), closing on failure, leave, disconnect and shutdown, recordings
+registered as downloadable files, and stats for GET /realtime/webrtc/peers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiortc import MediaStreamTrack
+from aiortc.contrib.media import MediaRelay
+
+from server.auth.principal import Principal
+from server.hub.hub import Hub
+from server.hub.protocol import ProtocolError
+from server.settings import Settings
+from signaling.config import rtc_configuration
+from signaling.peer import ServerPeer, has_media
+from storage import files
+from storage.db import Row, transaction
+
+log = logging.getLogger(__name__)
+
+
+class PeerManager:
+    def __init__(self, settings: Settings, hub: Hub, pool: Any) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.pool = pool
+        self.configuration = rtc_configuration(settings)
+        self.relay = MediaRelay()
+        self.peers: dict[str, ServerPeer] = {}
+        self.by_connection: dict[str, ServerPeer] = {}
+        self.recordings = Path(settings.UPLOAD_DIR).resolve()
+
+    @property
+    def media_peers(self) -> int:
+        return sum(1 for peer in self.peers.values() if peer.media)
+
+    def _room_tracks(self, room: Row | None, exclude: str) -> list[MediaStreamTrack]:
+        if room is None or len(self.peers) > 1000:
+            return []
+        tracks: list[MediaStreamTrack] = []
+        for peer in self.peers.values():
+            if peer.id != exclude and peer.room is not None and peer.room["id"] == room["id"]:
+                tracks.extend(peer.incoming)
+        return tracks
+
+    async def offer(
+        self,
+        owner: Principal,
+        sdp: str,
+        *,
+        room: Row | None,
+        client_id: str | None,
+        room_size: int = 0,
+        ref: Any = None,
+    ) -> tuple[ServerPeer, str]:
+        """Answer an offer: a new peer, or renegotiation of this connection's peer."""
+        if not any(line.startswith("m=") for line in sdp.splitlines()):
+            # aiortc answers it, and the peer would wait for ever with nothing to connect
+            raise ProtocolError("bad_sdp", "the offer has no media or data channel", ref)
+        peer = self.by_connection.get(client_id) if client_id is not None else None
+        media = has_media(sdp)
+        if media and room is not None and not room["media"]:
+            raise ProtocolError("media_disabled", "this room carries data channels only", ref)
+        if (
+            media
+            and room is not None
+            and room_size > self.settings.WEBRTC_RELAY_MAX_MEMBERS
+            and self._room_tracks(room, "")
+        ):
+            raise ProtocolError(
+                "room_too_large_for_media", "the server relays media only in small rooms", ref
+            )
+        if peer is None:
+            if len(self.peers) >= self.settings.WEBRTC_MAX_PEERS:
+                raise ProtocolError(
+                    "too_many_peers", "this server has no room for another peer", ref
+                )
+            if media and self.media_peers >= self.settings.WEBRTC_MAX_MEDIA_PEERS:
+                raise ProtocolError(
+                    "too_many_media_peers", "this server carries no more media peers", ref
+                )
+            peer = self._new_peer(owner, room, client_id)
+        try:
+            answer = await peer.answer(sdp)
+        except Exception as error:  # aiortc also raises AssertionError, IndexError, ...
+            await peer.close()
+            raise ProtocolError(
+                "bad_sdp", f"the offer could not be applied: {error or type(error).__name__}"[:300], ref
+            ) from None
+        return peer, answer
+
+    def _new_peer(self, owner: Principal, room: Row | None, client_id: str | None) -> ServerPeer:
+        holder: list[ServerPeer] = []
+        recording = None
+        if room is not None and room["record"]:
+            recording_id = uuid.uuid4()
+            recording = self.recordings / recording_id.hex[:2] / f"{recording_id}.part"
+        peer = ServerPeer(
+            owner=owner,
+            room=room,
+            client_id=client_id,
+            configuration=self.configuration,
+            relay=self.relay,
+            hub=self.hub,
+            settings=self.settings,
+            room_tracks=lambda: self._room_tracks(room, holder[0].id if holder else ""),
+            on_closed=self._forget,
+            recording_path=recording,
+        )
+        holder.append(peer)
+        self.peers[peer.id] = peer
+        if client_id is not None:
+            self.by_connection[client_id] = peer
+        return peer
+
+    async def _forget(self, peer: ServerPeer) -> None:
+        self.peers.pop(peer.id, None)
+        if peer.client_id is not None and self.by_connection.get(peer.client_id) is peer:
+            del self.by_connection[peer.client_id]
+        if peer.recording_path is not None and peer.recording_path.exists():
+            await self._register_recording(peer)
+
+    async def _register_recording(self, peer: ServerPeer) -> None:
+        """The finished recording becomes a file its owner (and admins) can download."""
+        path = peer.recording_path
+        assert path is not None
+        file_id = uuid.UUID(path.name.removesuffix(".part"))
+
+        def finish() -> tuple[int, str]:
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while block := handle.read(1024 * 1024):
+                    digest.update(block)
+            size = path.stat().st_size
+            path.replace(path.with_name(str(file_id)))
+            return size, digest.hexdigest()
+
+        size, sha256 = await asyncio.to_thread(finish)
+        room = peer.room
+        async with transaction(self.pool) as conn:
+            await files.create(
+                conn,
+                file_id=file_id,
+                owner_id=peer.owner.user_id,
+                name=f"recording-{room['name'] if room else 'peer'}-{peer.id[:8]}.webm",
+                mime="video/webm",
+                size=size,
+                expected_sha256=None,
+                channel=None,
+            )
+            await files.complete(conn, file_id, sha256)
+        log.info("recording of peer %s stored as file %s (%d bytes)", peer.id, file_id, size)
+
+    def of_connection(self, client_id: str) -> ServerPeer | None:
+        return self.by_connection.get(client_id)
+
+    async def close_connection_peer(self, client_id: str) -> None:
+        peer = self.by_connection.get(client_id)
+        if peer is not None:
+            await peer.close()
+
+    async def close_all(self) -> None:
+        await asyncio.gather(
+            *(peer.close() for peer in list(self.peers.values())), return_exceptions=True
+        )
+
+    async def stats(self) -> list[dict[str, Any]]:
+        return [await peer.stats() for peer in list(self.peers.values())]
