@@ -14,13 +14,14 @@ from pydantic import BaseModel
 from handlers.messaging_health import collect
 from server import keys
 from server.auth.principal import Access, Principal, Role
-from server.errors import BadRequest, Conflict
+from server.errors import BadRequest, Conflict, PayloadTooLarge
 from server.http import json_response
 from server.openapi import endpoint
 from storage.db import transaction
 from workers.messages import (
     AdminNotification,
     IdempotencyConflict,
+    MessageTooLarge,
     OrderProcessing,
     Payload,
     SystemEvent,
@@ -60,6 +61,8 @@ async def _accept(
             )
     except IdempotencyConflict as error:
         raise Conflict(str(error), code="idempotency_conflict") from None
+    except MessageTooLarge as error:
+        raise PayloadTooLarge(str(error), code="message_too_large") from None
     return json_response(
         MessageAccepted(message_id=accepted.message_id, duplicate=not accepted.created), status=202
     )

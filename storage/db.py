@@ -100,7 +100,9 @@ def compile_statement(
     values = compiled.construct_params(params, extracted_parameters=extracted)
     if compiled.post_compile_params:
         expanded = compiled._process_parameters_for_postcompile(values)
-        sql, values, processors = expanded.statement, dict(expanded.parameters), expanded.processors
+        # The expansion's processors cover only the IN lists: keep the others (JSON...).
+        processors = {**compiled._bind_processors, **expanded.processors}
+        sql, values = expanded.statement, dict(expanded.parameters)
     else:
         sql, values, processors = compiled.string, dict(values), compiled._bind_processors
     for name, processor in processors.items():

@@ -218,6 +218,8 @@ messages = sa.Table(
         "idempotency_key",
         unique=True,
         postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+        # MessageClient may send without a user: a NULL sender is still one sender.
+        postgresql_nulls_not_distinct=True,
     ),
 )
 

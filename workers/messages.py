@@ -84,6 +84,10 @@ KINDS = {
 }
 
 
+class MessageTooLarge(Exception):
+    """The encoded message would exceed what the worker accepts (MAX_MESSAGE_BYTES)."""
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
 
@@ -113,6 +117,9 @@ async def accept(
     idempotency key, a repeat of the same request returns the first message's id."""
     spec = KINDS[kind]
     data = payload.model_dump(mode="json")
+    size = len(orjson.dumps({"type": kind, "payload": data}))
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"the message is {size} bytes; at most {MAX_MESSAGE_BYTES}")
     digest = request_hash(kind, payload)
     message_id = uuid.uuid4()
     row = await messages.accept(

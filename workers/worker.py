@@ -231,6 +231,10 @@ class Worker:
             if pending:
                 await asyncio.wait(pending, timeout=2)
         await self.amqp.close()
+        with contextlib.suppress(Exception):  # no longer a live worker for /messaging/health
+            await self.ctx.redis.delete(
+                f"{self.ctx.settings.REDIS_PREFIX}:workers:{self.worker_id}"
+            )
 
     def state(self) -> dict[str, Any]:
         return {
