@@ -245,5 +245,5 @@ async def delete_api_key(
         row = await api_keys.revoke(conn, path.key_id, principal.user_id)
     if row is None:
         raise NotFound("no API key of yours has this id")
-    await request.app[keys.auth].api_key_revoked(row["lookup_id"])
+    await request.app[keys.auth].api_key_revoked(row["lookup_id"], row["id"], principal.user_id)
     return web.Response(status=204)

@@ -71,6 +71,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     connection = SSEConnection(principal, settings, hub.mark_dirty, response)
     connection.composite = len(names) > 1
+    connection.pending_since = dict(since)
     hub.register(connection)
     try:
         connection.send(
@@ -117,6 +118,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 )
                 break
             subscription = result.subscription
+            connection.pending_since.pop(name, None)
             for frame in result.frames:  # replay with each event's own id
                 cursor = frame[frame.index(b'"cursor":"') + 10 :].split(b'"', 1)[0].decode()
                 subscription.epoch, _, offset = cursor.partition(":")

@@ -292,11 +292,13 @@ class Authenticator:
             )
         except RedisError:
             log.warning("Redis unavailable: user state is enforced from the database only")
-        if not active:
-            await self._announce({"session_ids": [], "user_id": user_id, "reason": reason})
+        # Deactivated, deleted or with another role: live connections end; a client that
+        # reconnects gets what its current role allows.
+        await self._announce({"session_ids": [], "user_id": user_id, "reason": reason})
 
-    async def api_key_revoked(self, lookup_id: str) -> None:
-        """A marker, not a delete: a fill racing with the revocation cannot undo it."""
+    async def api_key_revoked(self, lookup_id: str, key_id: uuid.UUID, user_id: int) -> None:
+        """A marker, not a delete: a fill racing with the revocation cannot undo it. Live
+        connections opened with the key are closed."""
         try:
             await self.redis.set(
                 self._apikey_key(lookup_id),
@@ -305,6 +307,14 @@ class Authenticator:
             )
         except RedisError:
             log.warning("Redis unavailable; the revoked API key may work for %ss", CACHE_TTL)
+        await self._announce(
+            {
+                "session_ids": [],
+                "api_key_ids": [str(key_id)],
+                "user_id": user_id,
+                "reason": "API key revoked",
+            }
+        )
 
     async def _announce(self, event: dict[str, Any]) -> None:
         try:

@@ -24,7 +24,7 @@ from server.auth.principal import Principal, Role
 Who = Literal["owner", "user", "admin", "nobody"]
 WHO = ("owner", "user", "admin", "nobody")
 
-CHANNEL = re.compile(r"^(?P<ns>[a-z][a-z0-9_-]{0,31})(?::(?P<name>[A-Za-z0-9_.@-]{1,128}))?$")
+CHANNEL = re.compile(r"(?P<ns>[a-z][a-z0-9_-]{0,31})(?::(?P<name>[A-Za-z0-9_.@-]{1,128}))?")
 MAX_CHANNEL_LENGTH = 161
 
 
@@ -104,7 +104,7 @@ class Channels:
     def parse(self, name: object) -> Channel:
         if not isinstance(name, str) or not name or len(name) > MAX_CHANNEL_LENGTH:
             raise ChannelError("bad_channel", "channel must be a string of 1-161 characters")
-        match = CHANNEL.match(name)
+        match = CHANNEL.fullmatch(name)  # not match(): `$` would allow a trailing newline
         if match is None:
             raise ChannelError(
                 "bad_channel",

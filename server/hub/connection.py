@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CLOSING = "connection-close"
+
 
 class Delivery:
     """One outgoing message, encoded once and framed at most once per transport."""
@@ -161,10 +163,12 @@ class Connection:
     def flush(self) -> None:
         raise NotImplementedError
 
-    def spawn(self, coroutine: Any) -> None:
+    def spawn(self, coroutine: Any, name: str | None = None) -> None:
         if self._tasks is None:
             self._tasks = set()
         task = asyncio.ensure_future(coroutine)
+        if name is not None:
+            task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -176,14 +180,19 @@ class Connection:
             self.close_code = code
             if not drain:
                 self._queue.clear()
-            self.spawn(self._close(code, reason))
+            self.spawn(self._close(code, reason), name=CLOSING)
 
     async def _close(self, code: int, reason: str) -> None:
         raise NotImplementedError
 
     async def cancel_tasks(self) -> None:
+        """Cancel this connection's tasks, but let a closing handshake finish (it is
+        bounded), so the client learns the close code."""
         current = asyncio.current_task()
         pending = [task for task in self._tasks or () if task is not current]
+        closing = [task for task in pending if task.get_name() == CLOSING]
+        if closing:
+            await asyncio.wait(closing, timeout=3)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -261,7 +270,7 @@ class WebSocketConnection(Connection):
 
 class SSEConnection(Connection):
     kind = "sse"
-    __slots__ = ("_ready", "composite", "finished", "response")
+    __slots__ = ("_ready", "composite", "finished", "pending_since", "response")
 
     def __init__(
         self,
@@ -273,19 +282,23 @@ class SSEConnection(Connection):
         super().__init__(principal, settings, on_dirty)
         self.response = response
         self.composite = False  # several channels: ids are always `name=cursor,...`
+        # Cursors asked for but not reached yet (channels still subscribing): they stay in
+        # the ids until then, so a resume from any id loses nothing on any channel.
+        self.pending_since: dict[str, str] = {}
         self.finished = asyncio.Event()
         self._ready = asyncio.Event()
         self.spawn(self._writer())
 
     def event_id(self) -> bytes:
-        """The id of the next event: the cursor, or `channel=cursor,...` for several channels
-        (channels not yet positioned are left out, so the id is always a valid resume point)."""
+        """The id of the next event: the cursor, or `channel=cursor,...` for several channels.
+        A channel still subscribing shows the cursor it was asked to resume from, so an id
+        is always a resume point that loses nothing on any channel."""
         subscriptions = self.subscriptions
         if not self.composite and len(subscriptions) == 1:
             return next(iter(subscriptions.values())).cursor.encode()
-        return ",".join(
-            f"{s.channel}={s.cursor}" for s in subscriptions.values() if s.epoch
-        ).encode()
+        parts = dict(self.pending_since)
+        parts.update((s.channel, s.cursor) for s in subscriptions.values() if s.epoch)
+        return ",".join(f"{name}={cursor}" for name, cursor in parts.items()).encode()
 
     def deliver(self, delivery: Delivery) -> None:
         if delivery.cursor is not None:

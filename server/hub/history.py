@@ -129,7 +129,7 @@ class History:
             return Recovery(False, [], now)
         if since.offset == now.offset:
             return Recovery(True, [], now)
-        if self.size == 0:
+        if now.offset - since.offset > self.size:  # XADD MAXLEN ~ may keep more than `size`
             return Recovery(False, [], now)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
             self.keys(channel)[2], min=f"(0-{since.offset}", max=f"0-{now.offset}"

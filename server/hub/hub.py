@@ -316,11 +316,20 @@ class Hub:
         connection.deliver(delivery)
 
     def _on_revocation(self, event: dict[str, Any]) -> None:
+        """Close what the event names: given sessions, given API keys, or (neither given)
+        every connection of the user."""
         sessions = set(event.get("session_ids") or ())
+        keys = set(event.get("api_key_ids") or ())
         user_connections = self._by_user.get(int(event.get("user_id", 0)), set())
         for connection in list(user_connections):
             session = connection.principal.session_id
-            if not sessions or (session is not None and str(session) in sessions):
+            key = connection.principal.api_key_id
+            everything = not sessions and not keys
+            if (
+                everything
+                or (session is not None and str(session) in sessions)
+                or (key is not None and str(key) in keys)
+            ):
                 connection.close_soon(
                     Close.SESSION_REVOKED, f"session revoked: {event.get('reason')}"
                 )
