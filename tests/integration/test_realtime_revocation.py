@@ -8,13 +8,11 @@ import dataclasses
 from typing import Any
 
 import orjson
-import pytest
 
 from tests.integration.test_auth_tickets import create_key, get_ticket
 from tests.integration.test_realtime_channels import (
     assert_answers_ping,
     close_code,
-    publications,
     sse_events,
     subscribe,
     unique,

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from server import keys
 from tests.integration.test_realtime_channels import (
     assert_answers_ping,
