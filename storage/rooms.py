@@ -49,7 +49,7 @@ async def list_visible(conn: Connection, user_id: int, *, everything: bool) -> l
             sa.or_(
                 rooms.c.allowed_user_ids.is_(None),
                 rooms.c.owner_id == user_id,
-                rooms.c.allowed_user_ids.any(user_id),
+                sa.literal(user_id) == sa.any_(rooms.c.allowed_user_ids),
             )
         )
     return await conn.fetch_all(query)

@@ -106,9 +106,11 @@ class Bus:
                 delay = 0.2
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as error:
-                if self.is_closing():  # redis-py may turn our cancellation into an error
+            except Exception as error:
+                if self.is_closing():  # redis-py may turn our cancellation into any error
                     return
+                if not isinstance(error, (RedisError, OSError)):
+                    log.exception("realtime bus: unexpected error; reconnecting")
                 if not self._lost:
                     log.warning("realtime bus lost Redis (%s); reconnecting", error)
                 self._lost = True

@@ -1,5 +1,6 @@
-// Shared by /realtime/test and /realtime/sse-test: logging in (the access token lives in
-// this closure only, never in storage), single-use tickets, the status line and the log.
+// Shared by /realtime/test, /realtime/sse-test and /realtime/webrtc/test: logging in (the
+// access token lives in this closure only, never in storage), single-use tickets, the status
+// line and the log.
 'use strict';
 
 const RT = (() => {
