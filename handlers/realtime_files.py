@@ -3,23 +3,37 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import uuid
 from datetime import datetime
+from urllib.parse import quote
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from server import keys
 from server.auth.principal import Access, Principal
-from server.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from server.errors import (
+    AppError,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from server.http import json_response
-from server.hub.channels import ChannelError
+from server.hub.channels import MAX_CHANNEL_LENGTH, ChannelError
 from server.hub.protocol import ProtocolError
-from server.hub.uploads import UploadError
+from server.hub.uploads import Upload, UploadError, safe_mime
 from server.openapi import endpoint
 from storage import files
 from storage.db import transaction
+
+log = logging.getLogger(__name__)
 
 READ = Access(scope="read")
 WRITE = Access(scope="write")
@@ -63,17 +77,28 @@ async def download(request: web.Request) -> web.StreamResponse:
         or not uploads.can_read(principal, row, may_subscribe)
     ):
         raise NotFound("no such file")
-    name = row["name"].replace('"', "")
     return web.FileResponse(
         uploads.path(file_id),
         headers={
-            "Content-Type": row["mime"],
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Type": safe_mime(row["mime"]),
+            "Content-Disposition": content_disposition(row["name"]),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox",
-            "ETag": f'"{row["sha256"]}"',
+            # aiohttp sets the ETag (from mtime and size) and answers If-None-Match/If-Range
+            # with it; the content hash travels as RFC 9530's Repr-Digest.
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(row['sha256'])).decode()}:",
         },
     )
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
+    cleaned = "".join(ch for ch in name if ch.isprintable())
+    fallback = (
+        "".join(ch if " " <= ch <= "~" and ch not in '"\\%;' else "_" for ch in cleaned).strip()
+        or "file"
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 @endpoint(
@@ -92,41 +117,54 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
     settings = request.app[keys.settings]
     hub = request.app[keys.hub]
     uploads = request.app[keys.uploads]
-    reader = await request.multipart()
+    try:
+        reader = await request.multipart()
+    except ValueError as error:  # no or a bad boundary
+        raise BadRequest(f"not a usable multipart body: {error}", code="bad_multipart") from None
     channel: str | None = None
-    row = None
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):  # a nested multipart: not ours
-            raise BadRequest("nested multipart bodies are not accepted", code="bad_multipart")
-        if part.name == "channel" and row is None:
-            channel = (await part.text())[:161]
-            try:
-                parsed = hub.parse_channel(channel)
-                hub.check(hub.channels.check_publish, principal, parsed)
-            except ProtocolError as error:
-                raise BadRequest(error.message, code=error.code) from None
-        elif part.name == "file" and row is None:
-            limit = min(
-                settings.UPLOAD_MAX_SIZE, request.content_length or settings.UPLOAD_MAX_SIZE
-            )
-            try:
-                row = await uploads.store_stream(
+    received: Upload | None = None
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):  # a nested multipart: not ours
+                raise BadRequest("nested multipart bodies are not accepted", code="bad_multipart")
+            if part.name == "channel" and received is None:
+                channel = await _short_text(part, MAX_CHANNEL_LENGTH)
+                try:
+                    parsed = hub.parse_channel(channel)
+                    hub.check(hub.channels.check_publish, principal, parsed)
+                except ProtocolError as error:
+                    raise BadRequest(error.message, code=error.code) from None
+            elif part.name == "file" and received is None:
+                received = await uploads.receive_stream(
                     principal,
                     part,
                     name=part.filename or "file",
-                    mime=part.headers.get("Content-Type", "application/octet-stream")[:255],
+                    mime=safe_mime(part.headers.get("Content-Type")),
                     channel=channel,
-                    limit=limit,
+                    limit=min(
+                        settings.UPLOAD_MAX_SIZE,
+                        request.content_length or settings.UPLOAD_MAX_SIZE,
+                    ),
                 )
-            except UploadError as error:
-                status = (
-                    PayloadTooLarge if error.code in ("too_large", "quota_exceeded") else BadRequest
-                )
-                raise status(error.message, code=error.code, details=error.details) from None
-        else:
-            await part.release()
-    if row is None:
-        raise BadRequest("no `file` part in the form", code="no_file")
+            else:
+                await part.release()
+        if received is None:
+            raise BadRequest("no `file` part in the form", code="no_file")
+        # the body ended well: only now is the file complete
+        row = await uploads.finish(received)
+    except BaseException as error:
+        if received is not None:  # no resuming over HTTP: whatever went wrong, it goes
+            await uploads.abort(received)
+        if isinstance(error, UploadError):
+            status: type[AppError] = BadRequest
+            if error.code in ("too_large", "quota_exceeded"):
+                status = PayloadTooLarge
+            elif error.code == "unavailable":
+                status = ServiceUnavailable
+            raise status(error.message, code=error.code, details=error.details) from None
+        if isinstance(error, (HttpProcessingError, ValueError)):  # bad headers or boundaries
+            raise BadRequest(f"malformed multipart body: {error}", code="bad_multipart") from None
+        raise
     out = FileOut(
         file_id=row["id"],
         name=row["name"],
@@ -138,9 +176,27 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
         created_at=row["created_at"],
     )
     if channel:
-        await hub.publish(
-            channel,
-            orjson.dumps({"kind": "file", **out.model_dump(mode="json")}),
-            {"user_id": principal.user_id, "client_id": None},
-        )
+        try:
+            await hub.publish(
+                channel,
+                orjson.dumps({"kind": "file", **out.model_dump(mode="json")}),
+                {"user_id": principal.user_id, "client_id": None},
+            )
+        except (RedisError, OSError, TimeoutError) as error:  # the file is stored all the same
+            log.warning("file %s stored but not announced on %s: %s", row["id"], channel, error)
     return json_response(out, status=201)
+
+
+async def _short_text(part: BodyPartReader, limit: int) -> str:
+    """A small text field, read without ever holding more than `limit` + a chunk."""
+    data = bytearray()
+    while chunk := await part.read_chunk(1024):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise BadRequest(
+                f"the `{part.name}` field is longer than {limit} bytes", code="bad_channel"
+            )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise BadRequest(f"the `{part.name}` field is not UTF-8", code="bad_channel") from None

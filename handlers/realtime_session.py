@@ -39,6 +39,7 @@ from server.hub.protocol import (
 )
 from server.hub.ratelimit import TokenBucket
 from server.hub.uploads import Upload, UploadError
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,18 @@ class RealtimeSession:
         except UploadError as error:
             ref = message.id if message is not None and message.id is not None else "file"
             self.connection.send(error_frame(error.code, error.message, ref, error.details))
-        except (RedisError, OSError, TimeoutError):
+        except (RedisError, OSError, TimeoutError, DatabaseUnavailable):
             self.connection.send(
                 error_frame("unavailable", "try again shortly", message.id if message else None)
+            )
+        except Exception:  # a bug of ours: say so, keep the connection
+            log.exception("handling a %s message failed", getattr(message, "type", "?"))
+            self.connection.send(
+                error_frame(
+                    "internal_error",
+                    "the server failed to handle this message",
+                    message.id if message else None,
+                )
             )
 
     async def on_binary(self, raw: bytes) -> None:
@@ -123,6 +133,13 @@ class RealtimeSession:
             self.connection.send(error_frame(error.code, error.message, error.ref, error.details))
         except UploadError as error:
             self.connection.send(error_frame(error.code, error.message, "file", error.details))
+        except (RedisError, OSError, TimeoutError, DatabaseUnavailable):
+            self.connection.send(error_frame("unavailable", "try again shortly", "binary"))
+        except Exception:  # a bug of ours: say so, keep the connection
+            log.exception("handling a binary frame failed")
+            self.connection.send(
+                error_frame("internal_error", "the server failed to handle this frame", "binary")
+            )
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -228,6 +245,8 @@ class RealtimeSession:
         else:
             if message.channel is not None:
                 self._may_publish(message.channel, ref)
+            assert message.name is not None  # the model requires both for a new upload
+            assert message.size is not None
             upload = await self.uploads.begin(
                 principal,
                 name=message.name,

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 
 STOP_TIMEOUT = 5.0
+SWEEP_INTERVAL = 600.0
 
 
 def _awaiting(task: asyncio.Task[None]) -> str:
@@ -104,10 +105,23 @@ async def realtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.settings]
     hub = Hub(settings, app[keys.redis])
     app[keys.hub] = hub
-    app[keys.uploads] = Uploads(settings, app[keys.db])
+    uploads = Uploads(settings, app[keys.db])
+    app[keys.uploads] = uploads
     await hub.start()
+    sweeper = asyncio.create_task(_sweep_uploads(uploads), name="upload-sweeper")
     yield
+    await _cancel(sweeper)
     await hub.stop()
+    await uploads.close()
+
+
+async def _sweep_uploads(uploads: Uploads) -> None:
+    while True:
+        try:
+            await uploads.sweep()
+        except Exception as error:  # the database may be down; try again later
+            log.debug("upload sweep skipped: %s", error)
+        await asyncio.sleep(SWEEP_INTERVAL)
 
 
 async def close_realtime_connections(app: web.Application) -> None:

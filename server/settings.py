@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     UPLOAD_WINDOW: int = Field(
         8 * 1024 * 1024, ge=1024, description="Bytes a client may send ahead of acknowledgement."
     )
+    UPLOAD_MAX_ACTIVE: int = Field(
+        10, ge=1, description="Unfinished uploads one user may have at a time."
+    )
+    UPLOAD_STALE_AFTER: int = Field(
+        86400, ge=60, description="Seconds after which an unfinished upload is discarded."
+    )
     BINARY_MESSAGE_MAX: int = Field(
         64 * 1024, ge=1, description="Largest small binary message (larger: upload a file)."
     )

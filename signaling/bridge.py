@@ -64,6 +64,9 @@ class Bridge:
         # messages in the order they came (the data channel is ordered, so is the channel).
         self.inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
         channel.on("message", self.inbox.put_nowait)
+        # The peer may close the channel and keep its connection: the bridge ends with it.
+        self._closing: asyncio.Future[None] | None = None
+        channel.on("close", self._on_close)
 
     async def open(self) -> None:
         """Check permissions, subscribe; on refusal the data channel is closed with a
@@ -78,6 +81,9 @@ class Bridge:
         except ProtocolError as error:
             self.channel.remove_listener("message", self.inbox.put_nowait)
             self._refuse(error.code, error.message)
+            return
+        if self.connection.closed:  # the channel closed while subscribing
+            await self.hub.unregister(self.connection)
             return
         self.hub.activate(self.connection, result.subscription)
         self.connection.spawn(self._publish_all())
@@ -114,6 +120,10 @@ class Bridge:
             self.channel.send(
                 orjson.dumps({"type": "error", "code": code, "message": message}).decode()
             )
+
+    def _on_close(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.close())
 
     async def close(self) -> None:
         await self.hub.unregister(self.connection)

@@ -196,9 +196,7 @@ class ServerPeer:
                 stats.update(self.pc.sctp.transport._get_stats())
             transports = [s for s in stats.values() if s.type == "transport"]
             report["bytes_sent"] = sum(getattr(s, "bytesSent", 0) or 0 for s in transports)
-            report["bytes_received"] = sum(
-                getattr(s, "bytesReceived", 0) or 0 for s in transports
-            )
+            report["bytes_received"] = sum(getattr(s, "bytesReceived", 0) or 0 for s in transports)
         return report
 
 

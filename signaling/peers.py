@@ -72,7 +72,7 @@ class PeerManager:
             media
             and room is not None
             and room_size > self.settings.WEBRTC_RELAY_MAX_MEMBERS
-            and self._room_tracks(room, "")
+            and self._room_tracks(room, peer.id if peer is not None else "")  # not its own
         ):
             raise ProtocolError(
                 "room_too_large_for_media", "the server relays media only in small rooms", ref
@@ -92,7 +92,9 @@ class PeerManager:
         except Exception as error:  # aiortc also raises AssertionError, IndexError, ...
             await peer.close()
             raise ProtocolError(
-                "bad_sdp", f"the offer could not be applied: {error or type(error).__name__}"[:300], ref
+                "bad_sdp",
+                f"the offer could not be applied: {error or type(error).__name__}"[:300],
+                ref,
             ) from None
         return peer, answer
 

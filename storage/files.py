@@ -42,6 +42,18 @@ async def get(conn: Connection, file_id: uuid.UUID) -> Row | None:
     return await conn.fetch_one(sa.select(files).where(files.c.id == file_id))
 
 
+async def lock_owner(conn: Connection, owner_id: int) -> None:
+    """Until the transaction ends, other transactions calling this for the same owner wait:
+    checking the quota and reserving space is then one step."""
+    await conn.execute(
+        sa.select(
+            sa.func.pg_advisory_xact_lock(
+                sa.func.hashtextextended(sa.literal("files.quota:") + sa.cast(owner_id, sa.Text), 0)
+            )
+        )
+    )
+
+
 async def used_bytes(conn: Connection, owner_id: int) -> int:
     """Bytes the user's files take or will take (uploads in progress count in full)."""
     total = await conn.fetch_value(
@@ -80,3 +92,29 @@ async def abort(conn: Connection, file_id: uuid.UUID) -> None:
         .where(files.c.id == file_id, files.c.status == "uploading")
         .values(status="aborted")
     )
+
+
+async def active_count(conn: Connection, owner_id: int) -> int:
+    return int(
+        await conn.fetch_value(
+            sa.select(sa.func.count())
+            .select_from(files)
+            .where(files.c.owner_id == owner_id, files.c.status == "uploading")
+        )
+    )
+
+
+async def stale_uploads(
+    conn: Connection, older_than_seconds: int, limit: int = 500
+) -> list[uuid.UUID]:
+    """Unfinished uploads started longer ago than that (abandoned, most likely)."""
+    rows = await conn.fetch_all(
+        sa.select(files.c.id)
+        .where(
+            files.c.status == "uploading",
+            files.c.created_at
+            < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+        )
+        .limit(limit)
+    )
+    return [row["id"] for row in rows]

@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 
 class Close(IntEnum):
@@ -71,13 +71,21 @@ class Presence(Message):
 
 
 class FileBegin(Message):
+    """A new upload (name and size required), or `upload_id` alone to resume one."""
+
     type: Literal["file.begin"]
-    name: str = Field(min_length=1, max_length=255)
+    name: str | None = Field(None, min_length=1, max_length=255)
     mime: str = Field("application/octet-stream", max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    size: int = Field(ge=0)
+    size: int | None = Field(None, ge=0)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     channel: str | None = None
     upload_id: str | None = Field(None, description="Resume this upload.", max_length=64)
+
+    @model_validator(mode="after")
+    def _new_or_resumed(self) -> FileBegin:
+        if self.upload_id is None and (self.name is None or self.size is None):
+            raise ValueError("a new upload needs name and size (or give upload_id to resume)")
+        return self
 
 
 class FileEnd(Message):

@@ -108,6 +108,21 @@ class Uploads:
         """Run `work` to the end even if the caller is cancelled meanwhile."""
         return await asyncio.shield(self._spawn(work))
 
+    async def sweep(self) -> int:
+        """Discard uploads left unfinished for UPLOAD_STALE_AFTER seconds (their rows are
+        aborted, their partial files deleted, their quota freed); returns how many."""
+        async with transaction(self.pool) as conn:
+            stale = await files.stale_uploads(conn, self.settings.UPLOAD_STALE_AFTER)
+        for file_id in stale:
+            if file_id in self._active:
+                continue  # someone is still sending it
+            await asyncio.to_thread(self.path(file_id, partial=True).unlink, missing_ok=True)
+            async with transaction(self.pool) as conn:
+                await files.abort(conn, file_id)
+        if stale:
+            log.info("discarded %d abandoned uploads", len(stale))
+        return len(stale)
+
     async def close(self) -> None:
         """On shutdown: let cleanup that is under way finish."""
         if self._cleanup:
@@ -154,6 +169,12 @@ class Uploads:
         quota = self.settings.UPLOAD_QUOTA
         async with transaction(self.pool) as conn:
             await files.lock_owner(conn, principal.user_id)  # concurrent begins queue here
+            if await files.active_count(conn, principal.user_id) >= self.settings.UPLOAD_MAX_ACTIVE:
+                raise UploadError(
+                    "too_many_uploads",
+                    "finish or abort your uploads first "
+                    f"(at most {self.settings.UPLOAD_MAX_ACTIVE})",
+                )
             used = await files.used_bytes(conn, principal.user_id)
             if fit_quota:
                 size = max(0, min(size, quota - used))

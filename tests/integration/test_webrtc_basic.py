@@ -16,7 +16,9 @@ from tests.support.rtc import accept_answer, client_peer, offer_sdp, wait_open
 
 @pytest.fixture
 def app(settings: Any) -> Any:
-    return create_app(make_settings(POSTGRES_DB=settings.POSTGRES_DB, ICE_HOST_ADDRESSES="127.0.0.1"))
+    return create_app(
+        make_settings(POSTGRES_DB=settings.POSTGRES_DB, ICE_HOST_ADDRESSES="127.0.0.1")
+    )
 
 
 async def create_room(client: Any, account: Account, **fields: Any) -> dict[str, Any]:
