@@ -17,7 +17,7 @@ from server.auth.principal import Access, Principal, Role
 from server.errors import BadRequest, Conflict, PayloadTooLarge
 from server.http import json_response
 from server.openapi import endpoint
-from storage.db import transaction
+from storage.db import connect
 from workers.messages import (
     AdminNotification,
     IdempotencyConflict,
@@ -50,7 +50,7 @@ async def _accept(
         )
     settings = request.app[keys.settings]
     try:
-        async with transaction(request.app[keys.db]) as conn:
+        async with connect(request.app[keys.db]) as conn:  # one statement: no BEGIN/COMMIT
             accepted = await accept(
                 conn,
                 Topology.from_settings(settings),

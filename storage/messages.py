@@ -40,6 +40,60 @@ async def accept(
     return await conn.fetch_one(statement.returning(messages))
 
 
+ACCEPT_AND_ENQUEUE = sa.text(
+    """
+    WITH m AS (
+        INSERT INTO messages (id, kind, payload, created_by, idempotency_key, request_hash)
+        VALUES (:id, :kind, CAST(:payload AS jsonb), :created_by, :idempotency_key,
+                :request_hash)
+        ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL
+        DO NOTHING
+        RETURNING id
+    ), o AS (
+        INSERT INTO outbox (message_id, exchange, routing_key, headers, body)
+        SELECT id, :exchange, :routing_key, CAST(:headers AS jsonb), :body FROM m
+        RETURNING 1
+    )
+    SELECT m.id, (SELECT count(*) FROM o) AS queued, pg_notify('outbox', '') FROM m
+    """
+)
+
+
+async def accept_and_enqueue(
+    conn: Connection,
+    *,
+    message_id: uuid.UUID,
+    kind: str,
+    payload_json: str,
+    created_by: int | None,
+    idempotency_key: str | None,
+    request_hash: str,
+    exchange: str,
+    routing_key: str,
+    headers_json: str,
+    body: bytes,
+) -> bool:
+    """Record a message and its outbox row (and wake the relays) in ONE statement: one
+    round trip, atomic even in autocommit. False when this sender already used the
+    idempotency key (nothing was written)."""
+    row = await conn.fetch_one(
+        ACCEPT_AND_ENQUEUE,
+        {
+            "id": message_id,
+            "kind": kind,
+            "payload": payload_json,
+            "created_by": created_by,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "exchange": exchange,
+            "routing_key": routing_key,
+            "headers": headers_json,
+            "body": body,
+        },
+    )
+    return row is not None
+
+
 async def find_by_key(conn: Connection, created_by: int | None, idempotency_key: str) -> Row | None:
     return await conn.fetch_one(
         sa.select(messages).where(

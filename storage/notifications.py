@@ -86,3 +86,47 @@ async def create_for_admins(
         .from_select(["user_id", "title", "body", "level", "data", "message_id"], select)
         .returning(notifications)
     )
+
+
+CREATE_ONCE = sa.text(
+    """
+    WITH p AS (
+        INSERT INTO processed_messages (message_id, queue) VALUES (:message_id, :queue)
+        ON CONFLICT (message_id) DO NOTHING
+        RETURNING message_id
+    ), s AS (
+        UPDATE messages SET status = 'processed', processed_at = now()
+        WHERE id IN (SELECT message_id FROM p)
+    )
+    INSERT INTO notifications (user_id, title, body, level, data, message_id)
+    SELECT :user_id, :title, :body, :level, CAST(:data AS jsonb), message_id FROM p
+    RETURNING *
+    """
+)
+
+
+async def create_once(
+    conn: Connection,
+    *,
+    message_id: Any,
+    queue: str,
+    user_id: int,
+    title: str,
+    body: str,
+    level: str,
+    data_json: str,
+) -> Row | None:
+    """Store a user's notification unless this message was processed already, and record
+    it as processed, in ONE statement (atomic, one round trip). None for a repeat."""
+    return await conn.fetch_one(
+        CREATE_ONCE,
+        {
+            "message_id": message_id,
+            "queue": queue,
+            "user_id": user_id,
+            "title": title,
+            "body": body,
+            "level": level,
+            "data": data_json,
+        },
+    )

@@ -18,11 +18,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
+from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from storage import messages
 from storage.db import Connection
-from workers.publisher import enqueue
 from workers.topology import Topology
 
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -113,8 +113,9 @@ async def accept(
     created_by: int | None,
     idempotency_key: str | None = None,
 ) -> Accepted:
-    """Record the message and its outbox row (inside the caller's transaction). With an
-    idempotency key, a repeat of the same request returns the first message's id."""
+    """Record the message and its outbox row: one statement, so it is atomic with or without
+    a surrounding transaction. With an idempotency key, a repeat of the same request
+    returns the first message's id."""
     spec = KINDS[kind]
     data = payload.model_dump(mode="json")
     size = len(orjson.dumps({"type": kind, "payload": data}))
@@ -122,25 +123,28 @@ async def accept(
         raise MessageTooLarge(f"the message is {size} bytes; at most {MAX_MESSAGE_BYTES}")
     digest = request_hash(kind, payload)
     message_id = uuid.uuid4()
-    row = await messages.accept(
+    headers: dict[str, str] = {}
+    propagate.inject(headers)  # W3C trace context, carried to the worker
+    created = await messages.accept_and_enqueue(
         conn,
         message_id=message_id,
         kind=kind,
-        payload=data,
+        payload_json=orjson.dumps(data).decode(),
         created_by=created_by,
         idempotency_key=idempotency_key,
         request_hash=digest,
+        exchange=topology.exchange,
+        routing_key=spec.concern,
+        headers_json=orjson.dumps(headers).decode(),
+        body=orjson.dumps({"type": kind, "payload": data}),
     )
-    if row is None:
+    if not created:
         assert idempotency_key is not None
         first = await messages.find_by_key(conn, created_by, idempotency_key)
         assert first is not None
         if first["request_hash"] != digest:
             raise IdempotencyConflict("this Idempotency-Key was used for a different request")
         return Accepted(first["id"], created=False)
-    await enqueue(
-        conn, topology, spec.concern, {"type": kind, "payload": data}, message_id=message_id
-    )
     return Accepted(message_id, created=True)
 
 

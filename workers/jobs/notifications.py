@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from storage import notifications
-from storage.db import Row, transaction
+from storage.db import Row, connect, transaction
 from workers.jobs import JobContext, JobMessage
 from workers.jobs.common import first_time, payload_of, push
 from workers.messages import AdminNotification, UserNotification
@@ -31,19 +33,19 @@ def _event(row: Row) -> dict[str, Any]:
 async def user_notification(ctx: JobContext, message: JobMessage) -> None:
     message_id, payload = payload_of(message)
     assert isinstance(payload, UserNotification)
-    async with transaction(ctx.pool) as conn:
-        if not await first_time(conn, message, message_id):
-            return
-        row = await notifications.create(
+    async with connect(ctx.pool) as conn:  # one statement: no BEGIN/COMMIT round trips
+        row = await notifications.create_once(
             conn,
+            message_id=message_id,
+            queue=message.concern,
             user_id=payload.user_id,
-            channel=None,
             title=payload.message[:200],
             body=payload.message,
             level=payload.notification_type,
-            data=payload.data,
-            message_id=message_id,
+            data_json=orjson.dumps(payload.data).decode(),
         )
+    if row is None:  # already processed: a redelivery
+        return
     await push(ctx, f"user:{payload.user_id}", _event(row))
     if ctx.telegram is not None:
         await ctx.telegram.notify([payload.user_id], payload.notification_type, payload.message)
