@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +34,13 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 BACKGROUND_WARN_PCT = 10.0
 PR_SET_PDEATHSIG = 1
+SERVER_ENV_DEFAULTS = {
+    # The realtime scenarios' publishers send hundreds of publications per second on one
+    # connection; the default per-connection limit (PUBLISH_RATE 50/s, PUBLISH_BURST 100)
+    # would refuse them. Subscribers, fan-out and everything else keep their defaults.
+    "PUBLISH_RATE": "1000000",
+    "PUBLISH_BURST": "1000000",
+}
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -57,8 +66,13 @@ class Harness:
         self.log_dir = log_dir
         self.port = system.free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server_overrides = {
+            name: os.environ.get(name, value) for name, value in SERVER_ENV_DEFAULTS.items()
+        }
+        self.upload_dir: str | None = None  # made by start(), removed by stop()
         self.env = dict(
             os.environ,
+            **self.server_overrides,
             POSTGRES_DB=database,
             REDIS_PREFIX=prefix,
             AMQP_PREFIX=prefix,
@@ -111,6 +125,11 @@ class Harness:
             f"METRICS_ENABLED={s.METRICS_ENABLED}, DB pool {s.db_max_connections}, "
             f"WORKER_PREFETCH={s.WORKER_PREFETCH}, LOG_LEVEL=WARNING, database {self.database}"
         )
+        self.notes.append(
+            "server environment for the realtime publishers: "
+            + ", ".join(f"{name}={value}" for name, value in self.server_overrides.items())
+            + " (defaults 50/s and 100); UPLOAD_DIR is a temporary directory removed afterwards"
+        )
         self.migrate()
         self.reset_tables()
         if self.server_cpus and self.client_cpus:
@@ -120,6 +139,9 @@ class Harness:
             )
         else:
             self.notes.append("only one CPU available: nothing pinned, figures share one core")
+        # uploaded benchmark files (256 MB each) go to a directory of their own
+        self.upload_dir = tempfile.mkdtemp(prefix="bench-uploads-")
+        self.env["UPLOAD_DIR"] = self.upload_dir
         self.server = self._spawn(
             "server", ["serve", "--host", "127.0.0.1", "--port", str(self.port)], self.server_cpus
         )
@@ -214,6 +236,8 @@ class Harness:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        if self.upload_dir is not None:
+            shutil.rmtree(self.upload_dir, ignore_errors=True)
 
     # -- measuring -----------------------------------------------------------------------
     def snapshot(self) -> CpuSnapshot:

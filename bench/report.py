@@ -60,6 +60,7 @@ class Measurement:
     target: Target | None = None
     details: dict[str, Any] = field(default_factory=dict)
     cpu_window_s: float | None = None  # when the CPU was measured over another span
+    figure: str | None = None  # shown instead of the throughput (e.g. "12.3 KB/conn")
 
     @property
     def _window(self) -> float:
@@ -140,7 +141,7 @@ def _row(result: Result, m: Measurement) -> list[str]:
         result.scenario,
         m.what,
         result.generator,
-        f"{m.throughput:,.0f} {m.unit}",
+        m.figure if m.figure is not None else f"{m.throughput:,.0f} {m.unit}",
         _num(None if lat is None else lat.p50, 2),
         _num(None if lat is None else lat.p95, 2),
         _num(None if lat is None else lat.p99, 2),

@@ -25,6 +25,26 @@ def process_cpu_seconds(pid: int) -> float:
 SERVICES = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
+def process_rss_bytes(pid: int) -> int:
+    """Resident set size of `pid` (VmRSS of /proc/<pid>/status), in bytes."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no VmRSS for process {pid}")
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (at most the hard limit);
+    return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
 def services_cpu_seconds() -> dict[int, tuple[str, float]]:
     """pid -> (service, CPU seconds) of every PostgreSQL, RabbitMQ and Redis process (all of
     them: another client of the same services is counted too)."""

@@ -7,6 +7,8 @@ docs/PROTOCOL.md describes every type.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +45,8 @@ from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
+PUBLISH_BURST = 100  # publishes of one connection sent to Redis in one round trip
+
 Handler = Callable[["RealtimeSession", Any], Awaitable[None]]
 
 
@@ -56,7 +60,9 @@ class RealtimeSession:
         "extras",
         "frames",
         "hub",
+        "outgoing",
         "publishes",
+        "sending",
         "settings",
         "types",
         "uploads",
@@ -74,6 +80,8 @@ class RealtimeSession:
         self.active_uploads: dict[str, Upload] = {}
         self.types: MessageTypes = app[keys.ws_types]
         self.extras: dict[str, Any] = {}  # per-connection state of other parts (signaling)
+        self.outgoing: list[tuple[str, bytes, Message]] = []  # publishes not yet sent
+        self.sending: asyncio.Future[None] | None = None
 
     @property
     def sender(self) -> dict[str, Any]:
@@ -178,8 +186,32 @@ class RealtimeSession:
         data = orjson.dumps(message.data)
         if len(data) > self.settings.BINARY_MESSAGE_MAX:
             raise ProtocolError("too_large", "publication data is too large", ref)
-        position = await self.hub.publish(message.channel, data, self.sender)
-        self.reply({"type": "ack", "offset": position.offset, "cursor": position.cursor}, message)
+        self._queue_publish(message.channel, data, message)
+
+    def _queue_publish(self, channel: str, data: bytes, message: Message) -> None:
+        """Publishes of one connection are sent to Redis in bursts, in order, one round trip
+        per burst; the reader goes on meanwhile. Acks follow in the same order."""
+        self.outgoing.append((channel, data, message))
+        if self.sending is None or self.sending.done():
+            self.sending = asyncio.ensure_future(self._send_publishes())
+
+    async def _send_publishes(self) -> None:
+        while self.outgoing:
+            burst, self.outgoing = self.outgoing[:PUBLISH_BURST], self.outgoing[PUBLISH_BURST:]
+            try:
+                results = await self.hub.publish_many([(c, d, self.sender) for c, d, _ in burst])
+            except (RedisError, OSError, TimeoutError) as error:
+                results = [error] * len(burst)
+            for (_, _, message), result in zip(burst, results, strict=True):
+                if isinstance(result, BaseException):
+                    ref = message.id if message.id is not None else message.type  # type: ignore[attr-defined]
+                    self.connection.send(
+                        error_frame("unavailable", "could not publish; retry", ref)
+                    )
+                else:
+                    self.reply(
+                        {"type": "ack", "offset": result.offset, "cursor": result.cursor}, message
+                    )
 
     async def text(self, message: Text) -> None:
         """The seed's send_text: an echo, or a direct message to user `to`."""
@@ -193,8 +225,7 @@ class RealtimeSession:
         if not self.publishes.take():
             raise ProtocolError("rate_limited", "sending too fast; slow down", ref)
         data = orjson.dumps({"kind": "direct", "text": message.text})
-        position = await self.hub.publish(f"user:{message.to}", data, self.sender)
-        self.reply({"type": "ack", "offset": position.offset, "cursor": position.cursor}, message)
+        self._queue_publish(f"user:{message.to}", data, message)
 
     async def presence(self, message: Presence) -> None:
         ref = message.id if message.id is not None else "presence"
@@ -331,6 +362,9 @@ class RealtimeSession:
         self.reply({"type": "file.aborted", "upload_id": str(upload.file_id)}, message)
 
     async def close(self) -> None:
+        if self.sending is not None and not self.sending.done():
+            with contextlib.suppress(Exception):  # let queued publishes reach Redis
+                await asyncio.wait_for(asyncio.shield(self.sending), 5)
         for upload in self.active_uploads.values():
             await self.uploads.pause(upload)
         self.active_uploads.clear()

@@ -302,7 +302,9 @@ class SSEConnection(Connection):
 
     def deliver(self, delivery: Delivery) -> None:
         if delivery.cursor is not None:
-            self._enqueue(b"id: " + self.event_id() + b"\n" + delivery.sse)
+            # One channel: the id is the publication's own cursor (no per-client work).
+            event_id = self.event_id() if self.composite else delivery.cursor.encode()
+            self._enqueue(b"id: " + event_id + b"\n" + delivery.sse)
         else:
             self._enqueue(delivery.sse)
 

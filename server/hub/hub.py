@@ -36,6 +36,12 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL = 5.0
+# Write coalescing: when a flush carries a fan-out to at least BUSY_FLUSH subscribers and
+# follows the previous flush within RAPID_FLUSHES seconds, it waits FLUSH_DELAY (the most it
+# adds to latency) so that more messages share each write.
+FLUSH_DELAY = 0.004
+RAPID_FLUSHES = 0.015
+BUSY_FLUSH = 64
 
 
 @dataclass
@@ -61,6 +67,9 @@ class Hub:
         self._by_user: dict[int, set[Connection]] = {}
         self._dirty: list[Connection] = []
         self._flush_scheduled = False
+        self._fanout = False  # a large channel fan-out waits in this flush
+        self._deferred = False
+        self._last_flush = 0.0
         self._bus_prefix = f"{prefix}:bus:"
         self.revocation_channel = f"{prefix}:auth:revocations"
         self.direct_channel = f"{prefix}:direct"
@@ -116,8 +125,17 @@ class Hub:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._fanout and not self._deferred and loop.time() - self._last_flush < RAPID_FLUSHES:
+            # Large channel fan-outs, one after another: wait a moment so publications
+            # arriving meanwhile share each client's write (one syscall for several). Replies
+            # (pong, ack) and occasional publications never wait.
+            self._deferred = True
+            loop.call_later(FLUSH_DELAY, self._flush)
+            return
         dirty, self._dirty = self._dirty, []
-        self._flush_scheduled = False
+        self._flush_scheduled = self._deferred = self._fanout = False
+        self._last_flush = loop.time()
         for connection in dirty:
             connection.flush()
 
@@ -237,6 +255,13 @@ class Hub:
         self.published += 1
         return position
 
+    async def publish_many(
+        self, items: list[tuple[str, bytes, dict[str, Any] | None]]
+    ) -> list[Position | BaseException]:
+        results = await self.publisher.publish_many(items)
+        self.published += sum(1 for r in results if isinstance(r, Position))
+        return results
+
     async def publish_binary(self, name: str, frame: bytes, header: dict[str, Any]) -> None:
         """A small binary message for the channel's current subscribers (not in history)."""
         await self.redis.publish(self.history.bus_channel(name), b"b\n\n" + frame)
@@ -296,6 +321,8 @@ class Hub:
         deliver_one = self._deliver_one
         for connection, subscription in subscribers.items():
             deliver_one(connection, subscription, epoch, offset, delivery)
+        if len(subscribers) >= BUSY_FLUSH:
+            self._fanout = True
 
     def _deliver_one(
         self,
@@ -373,17 +400,21 @@ class Hub:
     # -- upkeep and stats --------------------------------------------------------------------
 
     async def _maintain(self) -> None:
-        interval = min(STATS_INTERVAL, self.settings.PRESENCE_TTL / 3)
+        """Report stats every few seconds; renew presence leases every PRESENCE_TTL/3."""
+        renew_every = self.settings.PRESENCE_TTL / 3
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(STATS_INTERVAL, renew_every))
             try:
-                leases = [
-                    (name, connection.client_id)
-                    for name, subscribers in self._subscribers.items()
-                    if self.channels.parse(name).namespace.presence
-                    for connection in subscribers
-                ]
-                await self.presence.renew(leases)
+                if time.monotonic() - renewed >= renew_every:
+                    renewed = time.monotonic()
+                    await self.presence.renew(
+                        {
+                            name: [connection.client_id for connection in subscribers]
+                            for name, subscribers in list(self._subscribers.items())
+                            if self.channels.parse(name).namespace.presence
+                        }
+                    )
                 await self.redis.hset(self._nodes_key, self.node_id, orjson.dumps(self.stats()))
                 await self.redis.expire(self._nodes_key, int(STATS_INTERVAL * 6))
             except (RedisError, OSError) as error:

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+RENEW_CHUNK = 500
+
 
 class PresenceStore:
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
@@ -43,18 +45,20 @@ class PresenceStore:
             pipe.hdel(details, client_id)
             await pipe.execute()
 
-    async def renew(self, entries: list[tuple[str, str]]) -> None:
-        """Extend the leases of (channel, client_id) pairs held by this node."""
-        if not entries:
-            return
+    async def renew(self, members: dict[str, list[str]]) -> None:
+        """Extend the leases this node holds: {channel: [client_id, ...]}. One ZADD per
+        channel (in chunks), not one per member, and the loop gets a turn between chunks,
+        so renewing thousands of members never stalls fan-out."""
         expiry = int(time.time() * 1000) + self.ttl_ms
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for channel, client_id in entries:
-                lease, details = self._keys(channel)
-                pipe.zadd(lease, {client_id: expiry}, xx=True)
+        for channel, client_ids in members.items():
+            lease, details = self._keys(channel)
+            for start in range(0, len(client_ids), RENEW_CHUNK):
+                chunk = client_ids[start : start + RENEW_CHUNK]
+                await self.redis.zadd(lease, dict.fromkeys(chunk, expiry), xx=True)
+            async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.pexpire(lease, self.ttl_ms * 2)
                 pipe.pexpire(details, self.ttl_ms * 2)
-            await pipe.execute()
+                await pipe.execute()
 
     async def members(self, channel: str) -> list[dict[str, Any]]:
         lease, details = self._keys(channel)

@@ -20,6 +20,7 @@ from tests.integration.test_auth_login import isolated_client
 from tests.integration.test_realtime_sse import read_events
 from tests.integration.test_realtime_ws import connect, next_of
 from tests.support.accounts import Account
+from tests.support.frames import next_frame
 from tests.support.waiting import eventually
 
 CURSOR = re.compile(r"^[0-9a-f]{8}:\d+$")
@@ -52,13 +53,10 @@ async def publish(ws: Any, channel: str, data: Any, id: Any = None) -> dict[str,
     if id is not None:
         message["id"] = id
     await ws.send_json(message)
-    async with asyncio.timeout(5):
-        while True:
-            frame: dict[str, Any] = await ws.receive_json()
-            if frame["type"] == "error":
-                raise AssertionError(f"publish to {channel} failed: {frame}")
-            if frame["type"] == "ack":
-                return frame
+    frame = await next_frame(ws, ("ack", "error"))
+    if frame["type"] == "error":
+        raise AssertionError(f"publish to {channel} failed: {frame}")
+    return frame
 
 
 async def error_for(ws: Any, frame: Any) -> dict[str, Any]:
@@ -103,9 +101,7 @@ async def publications(ws: Any, count: int, timeout: float = 10) -> list[dict[st
     found: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
         while len(found) < count:
-            frame = await ws.receive_json()
-            if frame["type"] == "publication":
-                found.append(frame)
+            found.append(await next_frame(ws, ("publication",), timeout))
     return found
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
 
 from tests.support.accounts import Account
+from tests.support.frames import next_frame
 
 
 async def connect(client: Any, account: Account, **kwargs: Any) -> Any:
@@ -20,12 +20,8 @@ async def connect(client: Any, account: Account, **kwargs: Any) -> Any:
 
 
 async def next_of(ws: Any, kind: str, timeout: float = 5) -> dict[str, Any]:
-    """The next frame of this type (skipping others, e.g. join events)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await ws.receive_json()
-            if frame["type"] == kind:
-                return frame
+    """The next frame of this type (others are kept for later readers)."""
+    return await next_frame(ws, (kind,), timeout)
 
 
 async def test_ping_pong(client: Any, alice: Account) -> None:
