@@ -14,10 +14,9 @@ import time
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
-from handlers.realtime_ws import REALTIME
+from handlers.realtime_ws import authenticate
 from server import keys
 from server.errors import BadRequest, Forbidden
-from server.http import origin_allowed
 from server.hub.connection import Delivery, SSEConnection
 from server.hub.history import parse_cursor
 from server.hub.protocol import ProtocolError, encode
@@ -50,9 +49,7 @@ def _since(value: str, names: list[str]) -> dict[str, str]:
 async def events(request: web.Request) -> web.StreamResponse:
     settings = request.app[keys.settings]
     hub = request.app[keys.hub]
-    if not origin_allowed(request, settings.WS_ALLOWED_ORIGINS):
-        raise Forbidden("this Origin may not connect", code="origin_not_allowed")
-    principal = await request.app[keys.auth].authenticate_connection(request, REALTIME)
+    principal = await authenticate(request)
     names = [n for n in request.query.get("channels", "").split(",") if n]
     if not names or len(names) > MAX_SSE_CHANNELS or len(set(names)) != len(names):
         raise BadRequest(

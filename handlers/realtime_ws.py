@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 
 from handlers.realtime_session import RealtimeSession
 from server import keys
-from server.auth.principal import Access
+from server.auth.principal import Access, Principal
 from server.errors import Forbidden
 from server.http import origin_allowed
 from server.hub.connection import WebSocketConnection
@@ -19,13 +19,19 @@ from server.hub.protocol import encode
 REALTIME = Access(scope="realtime")
 
 
+async def authenticate(request: web.Request) -> Principal:
+    """Who opens this WebSocket or event stream: Origin checked first (a foreign page is
+    refused even with valid credentials), then the header, API key or single-use ticket."""
+    if not origin_allowed(request, request.app[keys.settings].WS_ALLOWED_ORIGINS):
+        raise Forbidden("this Origin may not connect", code="origin_not_allowed")
+    return await request.app[keys.auth].authenticate_connection(request, REALTIME)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
     credentials, 403 for a foreign Origin or an API key without the realtime scope."""
     settings = request.app[keys.settings]
-    if not origin_allowed(request, settings.WS_ALLOWED_ORIGINS):
-        raise Forbidden("this Origin may not connect", code="origin_not_allowed")
-    principal = await request.app[keys.auth].authenticate_connection(request, REALTIME)
+    principal = await authenticate(request)
     ws = web.WebSocketResponse(
         heartbeat=settings.WS_HEARTBEAT,
         max_msg_size=settings.WS_MAX_MESSAGE_SIZE,

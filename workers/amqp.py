@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiormq
 from yarl import URL
@@ -50,6 +51,21 @@ def _close_abandoned(attempt: asyncio.Future[aiormq.abc.AbstractConnection]) -> 
     connection = attempt.result()
     close = asyncio.ensure_future(connection.close())
     close.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+def persistent_copy(
+    message: aiormq.abc.DeliveredMessage, headers: dict[str, Any]
+) -> aiormq.spec.Basic.Properties:
+    """Properties to republish a delivered message (retry, dead letter, requeue): persistent,
+    same id, type and timestamp, with `headers` as its headers."""
+    properties = message.header.properties
+    return aiormq.spec.Basic.Properties(
+        delivery_mode=2,
+        message_id=properties.message_id,
+        content_type=properties.content_type,
+        timestamp=properties.timestamp,
+        headers=headers,
+    )
 
 
 class BrokerUnavailable(Exception):

@@ -21,6 +21,7 @@ import aiormq
 from pamqp.commands import Basic
 
 from server.settings import Settings
+from workers.amqp import persistent_copy
 from workers.topology import CONCERNS, Topology
 
 DROPPED_HEADERS = (
@@ -153,13 +154,7 @@ async def requeue(settings: Settings, message_id: str | None, queue: str | None)
                     exchange=topology.exchange,
                     routing_key=concern,
                     mandatory=True,
-                    properties=aiormq.spec.Basic.Properties(
-                        delivery_mode=2,
-                        message_id=properties.message_id,
-                        content_type=properties.content_type,
-                        timestamp=properties.timestamp,
-                        headers=headers,
-                    ),
+                    properties=persistent_copy(message, headers),
                 )
                 assert message.delivery_tag is not None
                 await channel.basic_ack(message.delivery_tag)

@@ -29,7 +29,7 @@ from opentelemetry import propagate, trace
 
 from storage import messages
 from storage.db import DatabaseUnavailable, transaction
-from workers.amqp import AmqpConnection
+from workers.amqp import AmqpConnection, persistent_copy
 from workers.jobs import Job, JobContext, JobMessage, PoisonMessage, registry
 from workers.messages import MAX_MESSAGE_BYTES
 from workers.topology import CONCERNS
@@ -167,18 +167,13 @@ class Worker:
         publisher = self._publisher
         if publisher is None or publisher.is_closed:
             raise aiormq.exceptions.ChannelInvalidStateError("no publishing channel")
-        properties = message.header.properties
         await publisher.basic_publish(
             message.body,
             exchange=exchange,
             routing_key=routing_key,
             mandatory=True,
-            properties=aiormq.spec.Basic.Properties(
-                delivery_mode=2,
-                message_id=properties.message_id,
-                content_type=properties.content_type,
-                timestamp=properties.timestamp,
-                headers={**(properties.headers or {}), **headers},
+            properties=persistent_copy(
+                message, {**(message.header.properties.headers or {}), **headers}
             ),
             timeout=PUBLISH_TIMEOUT,
         )

@@ -99,19 +99,14 @@ class History:
     def bus_channel(self, channel: str) -> str:
         return f"{self.prefix}:bus:{channel}"
 
+    def _args(self, channel: str, head: bytes, tail: bytes, now_ms: int) -> list[Any]:
+        return [self.size, self.ttl_ms, new_epoch(), head, tail, self.bus_channel(channel), now_ms]
+
     async def publish(self, channel: str, head: bytes, tail: bytes) -> Position:
         """Publish the frame `head + <offset, epoch, cursor> + tail` (see PUBLISH_SCRIPT)."""
+        now = int(time.time() * 1000)
         offset, epoch = await self._publish(
-            keys=self.keys(channel),
-            args=[
-                self.size,
-                self.ttl_ms,
-                new_epoch(),
-                head,
-                tail,
-                self.bus_channel(channel),
-                int(time.time() * 1000),
-            ],
+            keys=self.keys(channel), args=self._args(channel, head, tail, now)
         )
         return Position(_text(epoch), int(offset))
 
@@ -124,17 +119,7 @@ class History:
         async with self.redis.pipeline(transaction=False) as pipe:
             for channel, head, tail in items:
                 await self._publish(
-                    keys=self.keys(channel),
-                    args=[
-                        self.size,
-                        self.ttl_ms,
-                        new_epoch(),
-                        head,
-                        tail,
-                        self.bus_channel(channel),
-                        now,
-                    ],
-                    client=pipe,
+                    keys=self.keys(channel), args=self._args(channel, head, tail, now), client=pipe
                 )
             results = await pipe.execute(raise_on_error=False)
         return [
