@@ -4,6 +4,7 @@ upgrade, then read frames until the client or the server closes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from aiohttp import WSMsgType, web
@@ -14,9 +15,10 @@ from server.auth.principal import Access, Principal
 from server.errors import Forbidden
 from server.http import origin_allowed
 from server.hub.connection import WebSocketConnection
-from server.hub.protocol import encode
+from server.hub.protocol import Close, encode
 
 REALTIME = Access(scope="realtime")
+log = logging.getLogger(__name__)
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -63,6 +65,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await session.on_binary(message.data)
             if connection.closed:
                 break
+    except Exception:
+        # After the upgrade nothing may reach the HTTP error middleware (it would write an
+        # HTTP response onto the socket): log, close with 1011, end normally.
+        log.exception("WebSocket %s failed", connection.client_id)
+        connection.close_soon(Close.INTERNAL, "internal error")
     finally:
         # The handler can be cancelled (a test server cancels it when the client goes):
         # whatever happens to the session's cleanup, the hub must forget the connection.
