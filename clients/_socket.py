@@ -24,6 +24,7 @@ from clients.errors import ConnectionClosed, ConnectionLost, RealtimeError
 
 NO_RECONNECT = frozenset({4001, 4003})  # credentials rejected, session revoked
 SEND_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError)
+_ENDED = (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
 
 class ReconnectingSocket:
@@ -172,15 +173,15 @@ class ReconnectingSocket:
                 self._ws = ws
                 self._state.set()
                 self._on_open()
-                await self._read(ws)
+                close_code = await self._read(ws)
                 self._ws = None
                 self._state.clear()
                 self._on_lost(ConnectionLost())
                 if self._closing:
                     return
-                if not self._reconnect or ws.close_code in NO_RECONNECT:
+                if not self._reconnect or close_code in NO_RECONNECT:
                     message = "the server closed the connection"
-                    self._finish(ConnectionClosed(message, ws.close_code))
+                    self._finish(ConnectionClosed(message, close_code))
                     return
                 ws = await self._reopen()
         except Exception as error:  # a bug here must not leave requests waiting forever
@@ -207,8 +208,12 @@ class ReconnectingSocket:
             self.reconnects += 1
             return ws
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
+        """Dispatch frames until the connection ends; the close code the server sent.
+        (Not `ws.close_code` alone: when the server drops TCP right after its close frame,
+        aiohttp cannot send the close reply and reports 1006 instead of the server's code.)"""
+        while True:
+            message = await ws.receive()
             if message.type is aiohttp.WSMsgType.TEXT:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     frame = json.loads(message.data)
@@ -216,6 +221,10 @@ class ReconnectingSocket:
                         await self._on_text(frame)
             elif message.type is aiohttp.WSMsgType.BINARY:
                 await self._on_binary(message.data)
+            elif message.type is aiohttp.WSMsgType.CLOSE:
+                return int(message.data)
+            elif message.type in _ENDED:
+                return ws.close_code
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from aiohttp import WSMsgType
 
 from server import keys
 from tests.integration.test_realtime_channels import (
-    close_code,
     custom_client,
     publish,
     subscribe,
@@ -18,6 +17,7 @@ from tests.integration.test_realtime_channels import (
 )
 from tests.integration.test_realtime_ws import connect, next_of
 from tests.support.accounts import Account
+from tests.support.frames import close_code
 from tests.support.waiting import eventually
 
 SLOW_APP = {

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import WSMsgType
 
 from server import keys
 from tests.integration.test_auth_login import isolated_client
@@ -80,20 +79,6 @@ async def assert_quiet(ws: Any) -> None:
     await ws.send_json({"type": "ping", "id": marker})
     frame = await ws.receive_json(timeout=5)
     assert frame == {"type": "pong", "data": None, "id": marker}
-
-
-async def close_code(ws: Any, timeout: float = 10) -> int | None:
-    """Read (and drop) frames until the server's close; the code its close frame carried.
-    (Not `ws.close_code`: the server drops TCP right after its close frame, and an aiohttp
-    client that reads it late then reports 1006 because its close reply cannot be sent.)"""
-    async with asyncio.timeout(timeout):
-        while True:
-            message = await ws.receive()
-            if message.type is WSMsgType.CLOSE:
-                return int(message.data)
-            if message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                code: int | None = ws.close_code
-                return code
 
 
 async def publications(ws: Any, count: int, timeout: float = 10) -> list[dict[str, Any]]:

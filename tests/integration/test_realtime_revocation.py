@@ -12,13 +12,13 @@ import orjson
 from tests.integration.test_auth_tickets import create_key, get_ticket
 from tests.integration.test_realtime_channels import (
     assert_answers_ping,
-    close_code,
     sse_events,
     subscribe,
     unique,
 )
 from tests.integration.test_realtime_ws import connect
 from tests.support.accounts import PASSWORD, Account, log_in
+from tests.support.frames import close_code
 
 
 async def second_session(client: Any, account: Account) -> Account:

@@ -10,7 +10,6 @@ from typing import Any
 from server import keys
 from tests.integration.test_realtime_channels import (
     assert_answers_ping,
-    close_code,
     custom_client,
     error_for,
     publications,
@@ -20,6 +19,7 @@ from tests.integration.test_realtime_channels import (
 )
 from tests.integration.test_realtime_ws import connect, next_of
 from tests.support.accounts import Account
+from tests.support.frames import close_code
 from tests.support.waiting import eventually
 
 BAD_MESSAGES: list[tuple[Any, str]] = [

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import WSMsgType
 
 from tests.support.accounts import Account
-from tests.support.frames import next_frame
+from tests.support.frames import close_code, next_frame
 
 
 async def connect(client: Any, account: Account, **kwargs: Any) -> Any:
@@ -113,6 +112,4 @@ async def test_revoked_session_closes_the_socket(client: Any, alice: Account) ->
         "/auth/logout", json={"refresh_token": alice.refresh_token}, headers=alice.headers
     )
     assert response.status == 204
-    message = await ws.receive(timeout=5)
-    assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
-    assert ws.close_code == 4003
+    assert await close_code(ws, timeout=5) == 4003
