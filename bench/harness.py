@@ -40,6 +40,11 @@ SERVER_ENV_DEFAULTS = {
     # would refuse them. Subscribers, fan-out and everything else keep their defaults.
     "PUBLISH_RATE": "1000000",
     "PUBLISH_BURST": "1000000",
+    # The WebRTC scenarios' peers run on this machine: the server peer gathers loopback only
+    # (default: the machine's addresses plus 127.0.0.1), and webrtc-idle holds 200 peers
+    # while earlier ones may still be closing (default limit 200 per process).
+    "ICE_HOST_ADDRESSES": "127.0.0.1",
+    "WEBRTC_MAX_PEERS": "1000",
 }
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -126,9 +131,10 @@ class Harness:
             f"WORKER_PREFETCH={s.WORKER_PREFETCH}, LOG_LEVEL=WARNING, database {self.database}"
         )
         self.notes.append(
-            "server environment for the realtime publishers: "
+            "server environment: "
             + ", ".join(f"{name}={value}" for name, value in self.server_overrides.items())
-            + " (defaults 50/s and 100); UPLOAD_DIR is a temporary directory removed afterwards"
+            + " (defaults: 50/s, 100, the machine's addresses + 127.0.0.1, 200); UPLOAD_DIR is "
+            "a temporary directory removed afterwards"
         )
         self.migrate()
         self.reset_tables()
