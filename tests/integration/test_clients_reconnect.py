@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clients import WSClient
+from clients import ConnectionClosed, ConnectionLost, WSClient
 from tests.integration.test_clients_ws import ws_url
 from tests.support.accounts import Account
 
@@ -108,3 +108,28 @@ async def test_lost_history_is_reported_as_a_gap(client: Any, alice: Account, bo
                     break
         assert message["channel"] == "public:sdk-gap"
         assert ws.channels["public:sdk-gap"] == message["cursor"]
+
+
+async def ping_until_closed(ws: WSClient) -> None:
+    """Ping until the client is closed for good (ConnectionClosed propagates)."""
+    async with asyncio.timeout(5):
+        while True:
+            with contextlib.suppress(ConnectionLost):  # a request cut short by the close
+                await ws.ping("after")
+            await asyncio.sleep(0.02)
+
+
+async def test_a_revoked_session_ends_the_client_instead_of_reconnecting(
+    client: Any, alice: Account
+) -> None:
+    async with WSClient(ws_url(client), token=alice.access_token, reconnect_delay=0.05) as ws:
+        assert (await ws.ping("before"))["type"] == "pong"
+        response = await client.post(
+            "/auth/logout", json={"refresh_token": alice.refresh_token}, headers=alice.headers
+        )
+        assert response.status == 204
+        with pytest.raises(ConnectionClosed) as ended:
+            await ping_until_closed(ws)
+        assert ended.value.close_code == 4003
+        assert ws.reconnects == 0
+        assert not ws.connected
