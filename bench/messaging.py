@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +18,7 @@ import aiormq
 import orjson
 
 from bench import accounts, loadgen
-from bench.harness import PROJECT_ROOT, Harness
+from bench.harness import Harness
 from bench.scenarios import ScenarioError
 
 PATH = "/messaging/user-notification"
@@ -32,31 +29,6 @@ SAMPLE_INTERVAL = 0.5
 
 
 # -- accounts --------------------------------------------------------------------------------
-async def admin_headers(harness: Harness, client: aiohttp.ClientSession) -> dict[str, str]:
-    """A fresh superuser (`python -m server create-superuser` with the bench environment,
-    the password in SUPERUSER_PASSWORD), logged in through POST /auth/login."""
-    name = f"benchadmin{secrets.token_hex(5)}"
-    email = f"{name}@example.org"
-    password = secrets.token_urlsafe(18)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "server", "create-superuser", "--email", email, "--username", name],
-        env=dict(harness.env, SUPERUSER_PASSWORD=password),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ScenarioError(f"create-superuser failed: {(done.stderr or done.stdout)[-300:]}")
-    async with client.post("/auth/login", json={"email": email, "password": password}) as answer:
-        if answer.status != 200:
-            raise ScenarioError(f"POST /auth/login (admin): HTTP {answer.status}")
-        token = (await answer.json())["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def target_user(client: aiohttp.ClientSession) -> tuple[int, dict[str, str]]:
     """A fresh `user`-role account (the notifications' target): its id and Bearer header."""
     headers = await accounts.bench_user_headers(client)

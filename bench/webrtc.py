@@ -10,10 +10,7 @@ import asyncio
 import dataclasses
 import math
 import os
-import secrets
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,9 +21,9 @@ import aiohttp
 import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from bench import loadgen, system
+from bench import accounts, loadgen, system
 from bench import realtime as rt
-from bench.harness import PROJECT_ROOT, Harness
+from bench.harness import Harness
 from bench.report import Percentiles
 from bench.system import CpuDelta
 
@@ -151,33 +148,11 @@ _admins: dict[int, dict[str, str]] = {}
 
 
 async def admin_headers(harness: Harness) -> dict[str, str]:
-    """A superuser of the benchmark database (`python -m server create-superuser`, as an
-    operator would), logged in; one per harness."""
-    if id(harness) in _admins:
-        return _admins[id(harness)]
-    name = f"benchadmin{secrets.token_hex(4)}"
-    password = secrets.token_urlsafe(18)
-    command = [sys.executable, "-m", "server", "create-superuser", "--email",
-               f"{name}@example.org", "--username", name, "--password", password]  # fmt: skip
-    done = await asyncio.to_thread(
-        subprocess.run,
-        command,
-        env=harness.env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"create-superuser failed: {done.stderr[-500:]}")
-    async with loadgen.session(harness.base_url, 2) as client:
-        login = {"email": f"{name}@example.org", "password": password}
-        async with client.post("/auth/login", json=login) as answer:
-            if answer.status != 200:
-                raise RuntimeError(f"admin login: HTTP {answer.status} {await answer.text()}")
-            token = (await answer.json())["access_token"]
-    _admins[id(harness)] = {"Authorization": f"Bearer {token}"}
+    """A logged-in superuser of the benchmark database, one per harness (the WebRTC
+    scenarios read the server's peer list with it)."""
+    if id(harness) not in _admins:
+        async with loadgen.session(harness.base_url, 2) as client:
+            _admins[id(harness)] = await accounts.bench_admin_headers(harness, client)
     return _admins[id(harness)]
 
 

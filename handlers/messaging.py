@@ -16,7 +16,7 @@ from server import keys
 from server.auth.principal import Access, Principal, Role
 from server.errors import BadRequest, Conflict, PayloadTooLarge
 from server.http import json_response
-from server.openapi import endpoint
+from server.openapi import Handler, endpoint
 from storage.db import connect
 from workers.messages import (
     AdminNotification,
@@ -74,68 +74,29 @@ DOC = (
 )
 
 
-@endpoint(
-    summary="Notify a user",
-    tags=["messaging"],
-    body=UserNotification,
-    auth=PUBLISH,
-    response=MessageAccepted,
-    status=202,
-    errors=[409],
-    description=DOC,
-)
-async def user_notification(
-    request: web.Request, body: UserNotification, principal: Principal
-) -> web.Response:
-    return await _accept(request, "user_notification", body, principal)
+def _accepting(kind: str, model: type[Payload], summary: str) -> Handler:
+    """The endpoint that accepts messages of one kind (all four differ only in these)."""
+
+    async def accept_one(request: web.Request, body: Payload, principal: Principal) -> web.Response:
+        return await _accept(request, kind, body, principal)
+
+    accept_one.__name__ = accept_one.__qualname__ = kind  # the OpenAPI operationId
+    return endpoint(
+        summary=summary,
+        tags=["messaging"],
+        body=model,
+        auth=PUBLISH,
+        response=MessageAccepted,
+        status=202,
+        errors=[409],
+        description=DOC,
+    )(accept_one)
 
 
-@endpoint(
-    summary="Notify every admin",
-    tags=["messaging"],
-    body=AdminNotification,
-    auth=PUBLISH,
-    response=MessageAccepted,
-    status=202,
-    errors=[409],
-    description=DOC,
-)
-async def admin_notification(
-    request: web.Request, body: AdminNotification, principal: Principal
-) -> web.Response:
-    return await _accept(request, "admin_notification", body, principal)
-
-
-@endpoint(
-    summary="Process an order",
-    tags=["messaging"],
-    body=OrderProcessing,
-    auth=PUBLISH,
-    response=MessageAccepted,
-    status=202,
-    errors=[409],
-    description=DOC,
-)
-async def order_processing(
-    request: web.Request, body: OrderProcessing, principal: Principal
-) -> web.Response:
-    return await _accept(request, "order_processing", body, principal)
-
-
-@endpoint(
-    summary="Record a system event",
-    tags=["messaging"],
-    body=SystemEvent,
-    auth=PUBLISH,
-    response=MessageAccepted,
-    status=202,
-    errors=[409],
-    description=DOC,
-)
-async def system_event(
-    request: web.Request, body: SystemEvent, principal: Principal
-) -> web.Response:
-    return await _accept(request, "system_event", body, principal)
+user_notification = _accepting("user_notification", UserNotification, "Notify a user")
+admin_notification = _accepting("admin_notification", AdminNotification, "Notify every admin")
+order_processing = _accepting("order_processing", OrderProcessing, "Process an order")
+system_event = _accepting("system_event", SystemEvent, "Record a system event")
 
 
 class MessagingHealth(BaseModel):

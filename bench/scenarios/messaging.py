@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
-from bench import loadgen
+from bench import accounts, loadgen
 from bench import messaging as msg
 from bench import realtime as rt
 from bench.harness import Harness
@@ -66,7 +66,7 @@ def _cpu_details(cpu: CpuDelta) -> dict[str, object]:
 async def _accounts(
     harness: Harness, client: aiohttp.ClientSession
 ) -> tuple[dict[str, str], int, dict[str, str]]:
-    admin = await msg.admin_headers(harness, client)
+    admin = await accounts.bench_admin_headers(harness, client)
     user_id, user_headers = await msg.target_user(client)
     return admin, user_id, user_headers
 
