@@ -318,18 +318,9 @@ class Hub:
         epoch, _, offset_text = cursor.partition(":")
         offset = int(offset_text)
         delivery = Delivery(frame, event="publication", cursor=cursor)
-        # `_deliver_one` inlined: this loop runs once per subscriber per publication, and
-        # its cost decides how late the last subscriber of a large channel is served.
-        delivered = 0
+        deliver_one = self._deliver_one
         for connection, subscription in subscribers.items():
-            if subscription.buffer is not None:  # recovering: hold back, in order
-                subscription.buffer.append((epoch, offset, delivery))
-            elif epoch != subscription.epoch or offset > subscription.offset:
-                subscription.epoch = epoch
-                subscription.offset = offset
-                delivered += 1
-                connection.deliver(delivery)
-        self.delivered += delivered
+            deliver_one(connection, subscription, epoch, offset, delivery)
         if len(subscribers) >= BUSY_FLUSH:
             self._fanout = True
 
