@@ -17,7 +17,6 @@ from server.auth.principal import Access, Principal, Role
 from server.errors import BadRequest, Conflict, PayloadTooLarge
 from server.http import json_response
 from server.openapi import Handler, endpoint
-from storage.db import connect
 from workers.messages import (
     AdminNotification,
     IdempotencyConflict,
@@ -26,9 +25,7 @@ from workers.messages import (
     Payload,
     SystemEvent,
     UserNotification,
-    accept,
 )
-from workers.topology import Topology
 
 PUBLISH = Access(role=Role.admin, scope="messaging", api_key_role=Role.user)
 MAX_IDEMPOTENCY_KEY = 200
@@ -48,17 +45,10 @@ async def _accept(
             f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters",
             code="bad_idempotency_key",
         )
-    settings = request.app[keys.settings]
     try:
-        async with connect(request.app[keys.db]) as conn:  # one statement: no BEGIN/COMMIT
-            accepted = await accept(
-                conn,
-                Topology.from_settings(settings),
-                kind,
-                body,
-                created_by=principal.user_id,
-                idempotency_key=key,
-            )
+        accepted = await request.app[keys.acceptor].accept(
+            kind, body, created_by=principal.user_id, idempotency_key=key
+        )
     except IdempotencyConflict as error:
         raise Conflict(str(error), code="idempotency_conflict") from None
     except MessageTooLarge as error:

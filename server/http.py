@@ -2,11 +2,13 @@
 
 Bad input never reaches a handler: wrong content type is 415, unparsable JSON is 400
 `malformed_json`, a body over MAX_REQUEST_BODY is 413, and a body or query string that does
-not fit its model is 422 `validation_error` with one entry per problem.
+not fit its model, or holds a NUL character anywhere, is 422 `validation_error` with one
+entry per problem.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -51,9 +53,39 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise MalformedJSON("request body is empty; send a JSON document")
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise MalformedJSON(f"request body is not valid JSON: {error}") from None
+    if b"\\u0000" in raw:  # JSON can carry NUL only escaped: a cheap test first
+        refuse_nul(data, "request body")
+    return data
+
+
+def refuse_nul(data: Any, where: str) -> None:
+    """422 when a text holds NUL (U+0000), which PostgreSQL cannot store in any text."""
+    found = list(_nul_locations(data, []))
+    if found:
+        raise ValidationFailed(
+            f"invalid {where}",
+            details=[
+                {"loc": loc, "message": "text must not contain NUL (\\u0000)", "type": "nul"}
+                for loc in found[:20]
+            ],
+        )
+
+
+def _nul_locations(data: Any, path: list[str]) -> Iterator[list[str]]:
+    if isinstance(data, str):
+        if "\x00" in data:
+            yield path
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if "\x00" in key:
+                yield [*path, key.replace("\x00", "\\u0000")]
+            yield from _nul_locations(value, [*path, key])
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _nul_locations(value, [*path, str(index)])
 
 
 async def read_body(request: web.Request, model: type[M], *, form: bool = False) -> M:
@@ -64,6 +96,7 @@ async def read_body(request: web.Request, model: type[M], *, form: bool = False)
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
         except (UnicodeDecodeError, ValueError):
             raise MalformedJSON("request body is not a valid urlencoded form") from None
+        refuse_nul(dict(pairs), "form")
         return validate(model, dict(pairs), "form")
     if form and request.content_type != JSON:
         raise UnsupportedMediaType(
@@ -77,10 +110,12 @@ def read_query(request: web.Request, model: type[M]) -> M:
     for key in request.query:
         values = request.query.getall(key)
         data[key] = values if len(values) > 1 else values[0]
+    refuse_nul(data, "query string")
     return validate(model, data, "query string")
 
 
 def read_path(request: web.Request, model: type[M]) -> M:
+    refuse_nul(dict(request.match_info), "path")
     return validate(model, dict(request.match_info), "path")
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from signaling.peers import PeerManager
     from signaling.rooms import RoomService
     from workers.amqp import AmqpConnection
+    from workers.messages import Acceptor
     from workers.relay import OutboxRelay
 
 settings: web.AppKey[Settings] = web.AppKey("settings")
@@ -33,6 +34,7 @@ db: web.AppKey[aiopg.Pool] = web.AppKey("db")
 redis: web.AppKey[Redis] = web.AppKey("redis")
 amqp: web.AppKey[AmqpConnection] = web.AppKey("amqp")
 relay: web.AppKey[OutboxRelay] = web.AppKey("relay")
+acceptor: web.AppKey[Acceptor] = web.AppKey("acceptor")
 auth: web.AppKey[Authenticator] = web.AppKey("auth")
 auth_service: web.AppKey[AuthService] = web.AppKey("auth_service")
 login_throttle: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")

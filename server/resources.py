@@ -23,7 +23,9 @@ from server.hub.uploads import Uploads
 from storage.db import create_pool
 from storage.redis import create_redis
 from workers.amqp import AmqpConnection
+from workers.messages import Acceptor
 from workers.relay import OutboxRelay
+from workers.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,10 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
-    """The supervised broker connection and the outbox relay that publishes through it."""
+    """The message acceptor (group commit into the outbox), the supervised broker
+    connection and the outbox relay that publishes through it."""
     settings = app[keys.settings]
+    app[keys.acceptor] = Acceptor(app[keys.db], Topology.from_settings(settings))
     amqp = AmqpConnection(settings.RABBITMQ_URL.get_secret_value(), name="server")
     relay = OutboxRelay(settings, app[keys.db], amqp)
     app[keys.amqp] = amqp

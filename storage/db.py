@@ -31,6 +31,10 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached (down, refusing connections or timing out)."""
 
 
+class InvalidData(Exception):
+    """PostgreSQL refused a value (out of range, not valid for its type)."""
+
+
 class IntegrityViolation(Exception):
     """A constraint refused the statement; `constraint` names it when PostgreSQL said so.
     `unique` tells a clash with existing data from other violations (not null, check)."""
@@ -132,6 +136,8 @@ class Connection:
                 constraint = getattr(error.diag, "constraint_name", None)
                 unique = error.pgcode == psycopg2.errorcodes.UNIQUE_VIOLATION
                 raise IntegrityViolation(str(error).strip(), constraint, unique=unique) from error
+            except psycopg2.DataError as error:
+                raise InvalidData(str(error).strip()) from error
             except (TimeoutError, psycopg2.OperationalError) as error:
                 raise DatabaseUnavailable(str(error).strip() or "query timed out") from error
         return int(self._cursor.rowcount)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
@@ -12,86 +14,80 @@ from storage.db import Connection, Row
 from storage.tables import messages, processed_messages
 
 
-async def accept(
-    conn: Connection,
-    *,
-    message_id: uuid.UUID,
-    kind: str,
-    payload: Any,
-    created_by: int | None,
-    idempotency_key: str | None,
-    request_hash: str | None,
-) -> Row | None:
-    """Record a new message; None when this caller already used the idempotency key (then
-    `find_by_key` returns the first one)."""
-    statement = insert(messages).values(
-        id=message_id,
-        kind=kind,
-        payload=payload,
-        created_by=created_by,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
-    if idempotency_key is not None:
-        statement = statement.on_conflict_do_nothing(
-            index_elements=["created_by", "idempotency_key"],
-            index_where=sa.text("idempotency_key IS NOT NULL"),
-        )
-    return await conn.fetch_one(statement.returning(messages))
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to record with its outbox row (values already encoded)."""
+
+    id: uuid.UUID
+    kind: str
+    payload_json: str
+    created_by: int | None
+    idempotency_key: str | None
+    request_hash: str
+    exchange: str
+    routing_key: str
+    headers_json: str
+    body: bytes
 
 
-ACCEPT_AND_ENQUEUE = sa.text(
+# Every message of the batch and its outbox row, and one wake-up for the relays, in ONE
+# statement: atomic even in autocommit, one round trip and one commit for the whole batch.
+# The batch travels as one JSON parameter (psycopg2 quotes one string far faster than it
+# adapts arrays). A message whose sender already used its idempotency key is skipped (ON
+# CONFLICT), also when two of the batch share a key: the first one in the batch wins.
+ACCEPT_MANY = sa.text(
     """
-    WITH m AS (
+    WITH input AS (
+        SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
+            n int, id uuid, kind text, payload jsonb, created_by bigint,
+            idempotency_key text, request_hash text, exchange text, routing_key text,
+            headers jsonb, body text)
+    ), m AS (
         INSERT INTO messages (id, kind, payload, created_by, idempotency_key, request_hash)
-        VALUES (:id, :kind, CAST(:payload AS jsonb), :created_by, :idempotency_key,
-                :request_hash)
+        SELECT id, kind, payload, created_by, idempotency_key, request_hash
+        FROM input ORDER BY n
         ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING
         RETURNING id
     ), o AS (
         INSERT INTO outbox (message_id, exchange, routing_key, headers, body)
-        SELECT id, :exchange, :routing_key, CAST(:headers AS jsonb), :body FROM m
-        RETURNING 1
+        SELECT input.id, input.exchange, input.routing_key, input.headers,
+               convert_to(input.body, 'UTF8')
+        FROM input JOIN m USING (id) ORDER BY input.n
     )
-    SELECT m.id, (SELECT count(*) FROM o) AS queued, pg_notify('outbox', '') FROM m
+    SELECT m.id FROM m, (SELECT pg_notify('outbox', '')) AS wake
     """
 )
 
 
-async def accept_and_enqueue(
-    conn: Connection,
-    *,
-    message_id: uuid.UUID,
-    kind: str,
-    payload_json: str,
-    created_by: int | None,
-    idempotency_key: str | None,
-    request_hash: str,
-    exchange: str,
-    routing_key: str,
-    headers_json: str,
-    body: bytes,
-) -> bool:
-    """Record a message and its outbox row (and wake the relays) in ONE statement: one
-    round trip, atomic even in autocommit. False when this sender already used the
-    idempotency key (nothing was written)."""
-    row = await conn.fetch_one(
-        ACCEPT_AND_ENQUEUE,
+async def accept_many(conn: Connection, batch: Sequence[NewMessage]) -> list[bool]:
+    """Record the messages and their outbox rows (and wake the relays) in one statement.
+    For each: False when its sender already used its idempotency key (nothing written)."""
+    rows = await conn.fetch_all(
+        ACCEPT_MANY,
         {
-            "id": message_id,
-            "kind": kind,
-            "payload": payload_json,
-            "created_by": created_by,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-            "exchange": exchange,
-            "routing_key": routing_key,
-            "headers": headers_json,
-            "body": body,
+            "batch": orjson.dumps(
+                [
+                    {
+                        "n": n,
+                        "id": m.id,
+                        "kind": m.kind,
+                        "payload": orjson.Fragment(m.payload_json),
+                        "created_by": m.created_by,
+                        "idempotency_key": m.idempotency_key,
+                        "request_hash": m.request_hash,
+                        "exchange": m.exchange,
+                        "routing_key": m.routing_key,
+                        "headers": orjson.Fragment(m.headers_json),
+                        "body": m.body.decode(),
+                    }
+                    for n, m in enumerate(batch)
+                ]
+            ).decode()
         },
     )
-    return row is not None
+    written = {str(row["id"]) for row in rows}
+    return [str(m.id) in written for m in batch]
 
 
 async def find_by_key(conn: Connection, created_by: int | None, idempotency_key: str) -> Row | None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -88,10 +92,30 @@ async def create_for_admins(
     )
 
 
-CREATE_ONCE = sa.text(
+@dataclass(frozen=True)
+class FromMessage:
+    """A user's notification that a message asks for (values already encoded)."""
+
+    message_id: uuid.UUID
+    user_id: int
+    title: str
+    body: str
+    level: str
+    data_json: str
+
+
+# Record each message as processed (the inbox) and store its notification, for a batch, in
+# ONE statement: atomic, one round trip, one commit; the batch travels as one JSON parameter.
+# A message already in the inbox (a redelivery) gets no second notification.
+CREATE_ONCE_MANY = sa.text(
     """
-    WITH p AS (
-        INSERT INTO processed_messages (message_id, queue) VALUES (:message_id, :queue)
+    WITH input AS (
+        SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
+            n int, message_id uuid, user_id bigint, title text, body text, level text,
+            data jsonb)
+    ), p AS (
+        INSERT INTO processed_messages (message_id, queue)
+        SELECT message_id, :queue FROM input ORDER BY n
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
     ), s AS (
@@ -99,34 +123,41 @@ CREATE_ONCE = sa.text(
         WHERE id IN (SELECT message_id FROM p)
     )
     INSERT INTO notifications (user_id, title, body, level, data, message_id)
-    SELECT :user_id, :title, :body, :level, CAST(:data AS jsonb), message_id FROM p
+    SELECT input.user_id, input.title, input.body, input.level, input.data, input.message_id
+    FROM input JOIN p USING (message_id) ORDER BY input.n
     RETURNING *
     """
 )
 
 
-async def create_once(
-    conn: Connection,
-    *,
-    message_id: Any,
-    queue: str,
-    user_id: int,
-    title: str,
-    body: str,
-    level: str,
-    data_json: str,
-) -> Row | None:
-    """Store a user's notification unless this message was processed already, and record
-    it as processed, in ONE statement (atomic, one round trip). None for a repeat."""
-    return await conn.fetch_one(
-        CREATE_ONCE,
+async def create_once_many(
+    conn: Connection, queue: str, batch: Sequence[FromMessage]
+) -> list[Row | None]:
+    """Store each message's notification unless the message was processed already (then
+    None), and record the messages as processed, in one statement."""
+    unique = list({item.message_id: item for item in reversed(batch)}.values())[::-1]
+    rows = await conn.fetch_all(
+        CREATE_ONCE_MANY,
         {
-            "message_id": message_id,
             "queue": queue,
-            "user_id": user_id,
-            "title": title,
-            "body": body,
-            "level": level,
-            "data": data_json,
+            "batch": orjson.dumps(
+                [
+                    {
+                        "n": n,
+                        "message_id": item.message_id,
+                        "user_id": item.user_id,
+                        "title": item.title,
+                        "body": item.body,
+                        "level": item.level,
+                        "data": orjson.Fragment(item.data_json),
+                    }
+                    for n, item in enumerate(unique)
+                ]
+            ).decode(),
         },
     )
+    created = {str(row["message_id"]): row for row in rows}
+    results: list[Row | None] = []
+    for item in batch:  # a message twice in the batch: the second one is the repeat
+        results.append(created.pop(str(item.message_id), None))
+    return results

@@ -22,7 +22,8 @@ from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from storage import messages
-from storage.db import Connection
+from storage.coalescer import Coalescer
+from storage.db import Connection, IntegrityViolation, InvalidData, connect
 from workers.topology import Topology
 
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -98,10 +99,53 @@ class Accepted:
     created: bool  # False: the idempotency key matched an earlier message
 
 
-def request_hash(kind: str, payload: Payload) -> str:
-    return hashlib.sha256(
-        kind.encode() + b"\0" + orjson.dumps(payload.model_dump(mode="json"))
-    ).hexdigest()
+def request_hash(kind: str, payload_json: bytes) -> str:
+    """What makes two requests with one Idempotency-Key the same request."""
+    return hashlib.sha256(kind.encode() + b"\0" + payload_json).hexdigest()
+
+
+def prepare(
+    topology: Topology,
+    kind: str,
+    payload: Payload,
+    *,
+    created_by: int | None,
+    idempotency_key: str | None = None,
+) -> messages.NewMessage:
+    """The message and its outbox row, encoded, with a new id and the current trace context
+    (carried to the worker). Raises MessageTooLarge."""
+    data = payload.model_dump(mode="json")
+    data_json = orjson.dumps(data)
+    body = orjson.dumps({"type": kind, "payload": data})
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"the message is {len(body)} bytes; at most {MAX_MESSAGE_BYTES}")
+    headers: dict[str, str] = {}
+    propagate.inject(headers)  # W3C trace context
+    return messages.NewMessage(
+        id=uuid.uuid4(),
+        kind=kind,
+        payload_json=data_json.decode(),
+        created_by=created_by,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(kind, data_json),
+        exchange=topology.exchange,
+        routing_key=KINDS[kind].concern,
+        headers_json=orjson.dumps(headers).decode(),
+        body=body,
+    )
+
+
+async def resolve(conn: Connection, new: messages.NewMessage, created: bool) -> Accepted:
+    """The answer for a prepared message once the statement ran: itself, or (its idempotency
+    key was used before) the first message with that key, if the request was the same."""
+    if created:
+        return Accepted(new.id, created=True)
+    assert new.idempotency_key is not None
+    first = await messages.find_by_key(conn, new.created_by, new.idempotency_key)
+    assert first is not None
+    if first["request_hash"] != new.request_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used for a different request")
+    return Accepted(first["id"], created=False)
 
 
 async def accept(
@@ -113,39 +157,45 @@ async def accept(
     created_by: int | None,
     idempotency_key: str | None = None,
 ) -> Accepted:
-    """Record the message and its outbox row: one statement, so it is atomic with or without
-    a surrounding transaction. With an idempotency key, a repeat of the same request
-    returns the first message's id."""
-    spec = KINDS[kind]
-    data = payload.model_dump(mode="json")
-    size = len(orjson.dumps({"type": kind, "payload": data}))
-    if size > MAX_MESSAGE_BYTES:
-        raise MessageTooLarge(f"the message is {size} bytes; at most {MAX_MESSAGE_BYTES}")
-    digest = request_hash(kind, payload)
-    message_id = uuid.uuid4()
-    headers: dict[str, str] = {}
-    propagate.inject(headers)  # W3C trace context, carried to the worker
-    created = await messages.accept_and_enqueue(
-        conn,
-        message_id=message_id,
-        kind=kind,
-        payload_json=orjson.dumps(data).decode(),
-        created_by=created_by,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        exchange=topology.exchange,
-        routing_key=spec.concern,
-        headers_json=orjson.dumps(headers).decode(),
-        body=orjson.dumps({"type": kind, "payload": data}),
-    )
-    if not created:
-        assert idempotency_key is not None
-        first = await messages.find_by_key(conn, created_by, idempotency_key)
-        assert first is not None
-        if first["request_hash"] != digest:
-            raise IdempotencyConflict("this Idempotency-Key was used for a different request")
-        return Accepted(first["id"], created=False)
-    return Accepted(message_id, created=True)
+    """Record one message and its outbox row in the caller's connection (one statement, so
+    atomic with or without a surrounding transaction)."""
+    new = prepare(topology, kind, payload, created_by=created_by, idempotency_key=idempotency_key)
+    (created,) = await messages.accept_many(conn, [new])
+    return await resolve(conn, new, created)
+
+
+class Acceptor:
+    """Accepts messages for a server: concurrent requests share one statement and one
+    commit (group commit, storage/coalescer.py), so accepting costs the database little per
+    message under load and adds no wait when idle."""
+
+    def __init__(self, pool: Any, topology: Topology) -> None:
+        self._pool = pool
+        self._topology = topology
+        self._batches: Coalescer[messages.NewMessage, bool] = Coalescer(
+            self._write, name="message-acceptor", isolate=(IntegrityViolation, InvalidData)
+        )
+
+    async def accept(
+        self,
+        kind: str,
+        payload: Payload,
+        *,
+        created_by: int | None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        new = prepare(
+            self._topology, kind, payload, created_by=created_by, idempotency_key=idempotency_key
+        )
+        created = await self._batches.submit(new)
+        if created:
+            return Accepted(new.id, created=True)
+        async with connect(self._pool) as conn:
+            return await resolve(conn, new, created)
+
+    async def _write(self, batch: list[messages.NewMessage]) -> list[bool]:
+        async with connect(self._pool) as conn:
+            return await messages.accept_many(conn, batch)
 
 
 def decode_payload(kind: str, raw: Any) -> Payload:

@@ -4,8 +4,9 @@ one), manual ack after the job committed.
 A job that fails is retried later: the message is republished (with confirms) to the retry
 exchange with `x-attempt` + 1 and the error, then acked; after WORKER_MAX_ATTEMPTS, or at
 once for a message that can never succeed (not JSON, unknown type, invalid payload, too
-big), it goes to its dead-letter queue with `x-error` saying why. Either way the queue keeps
-moving. While PostgreSQL is unreachable messages are requeued without counting attempts.
+big, a value PostgreSQL refuses), it goes to its dead-letter queue with `x-error` saying
+why. Either way the queue keeps moving. While PostgreSQL is unreachable messages are
+requeued without counting attempts.
 
 Stopping is graceful: cancel the consumers, let in-flight jobs finish (bounded by
 WORKER_SHUTDOWN_TIMEOUT), then close. When the connection drops, in-flight jobs are
@@ -28,7 +29,7 @@ import orjson
 from opentelemetry import propagate, trace
 
 from storage import messages
-from storage.db import DatabaseUnavailable, transaction
+from storage.db import DatabaseUnavailable, InvalidData, transaction
 from workers.amqp import AmqpConnection, persistent_copy
 from workers.jobs import Job, JobContext, JobMessage, PoisonMessage, registry
 from workers.messages import MAX_MESSAGE_BYTES
@@ -122,6 +123,10 @@ class Worker:
                 await job(self.ctx, JobMessage(concern, kind, body, _message_id(message), attempt))
             except PoisonMessage as error:
                 await self._give_up(message, concern, attempt, str(error))
+                return
+            except InvalidData as error:  # no retry can make PostgreSQL take this value
+                reason = f"the database refused a value: {error}"
+                await self._give_up(message, concern, attempt, reason)
                 return
             except DatabaseUnavailable as error:
                 log.warning("database unavailable (%s); requeueing %s", error, concern)

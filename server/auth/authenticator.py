@@ -30,6 +30,7 @@ from server.errors import Forbidden, Unauthorized
 from server.security import apikeys
 from server.settings import Settings
 from storage import api_keys, sessions, users
+from storage.coalescer import Coalescer
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class Authenticator:
         self._apikey_key = f"{prefix}:auth:apikey:{{}}".format
         self._ticket_key = f"{prefix}:auth:ticket:{{}}".format
         self.revocation_channel = f"{prefix}:auth:revocations"
+        self._lookups: Coalescer[tuple[str, ...], list[Any]] = Coalescer(
+            self._mget, name="auth-cache-lookups"
+        )
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -325,11 +329,19 @@ class Authenticator:
     # -- cache helpers -----------------------------------------------------------------------
 
     async def _cached(self, *keys: str) -> list[dict[str, Any] | None]:
-        try:
-            values = await self.redis.mget(keys)
-        except RedisError:
-            return [None] * len(keys)
+        """The cached states (None where missing, or everywhere when Redis is down)."""
+        values = await self._lookups.submit(keys)
         return [None if value is None else orjson.loads(value) for value in values]
+
+    async def _mget(self, lookups: list[tuple[str, ...]]) -> list[list[Any]]:
+        """The lookups of every request being authenticated now, in one MGET. Each one is
+        sent after its request arrived, so a revocation that came first is always seen."""
+        keys = list(dict.fromkeys(key for lookup in lookups for key in lookup))
+        try:
+            found = dict(zip(keys, await self.redis.mget(keys), strict=True))
+        except RedisError:
+            found = {}
+        return [[found.get(key) for key in lookup] for lookup in lookups]
 
     async def _fill(self, key: str, value: dict[str, Any]) -> None:
         with contextlib.suppress(RedisError):

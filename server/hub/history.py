@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 PUBLISH_SCRIPT = """
 local epoch = redis.call('GET', KEYS[2])
@@ -102,32 +103,46 @@ class History:
     def _args(self, channel: str, head: bytes, tail: bytes, now_ms: int) -> list[Any]:
         return [self.size, self.ttl_ms, new_epoch(), head, tail, self.bus_channel(channel), now_ms]
 
-    async def publish(self, channel: str, head: bytes, tail: bytes) -> Position:
-        """Publish the frame `head + <offset, epoch, cursor> + tail` (see PUBLISH_SCRIPT)."""
-        now = int(time.time() * 1000)
-        offset, epoch = await self._publish(
-            keys=self.keys(channel), args=self._args(channel, head, tail, now)
-        )
-        return Position(_text(epoch), int(offset))
-
     async def publish_many(
         self, items: list[tuple[str, bytes, bytes]]
     ) -> list[Position | BaseException]:
         """Several publications (channel, head, tail) in one pipelined round trip, run by
-        Redis in this order; each gets its position, or the error it met."""
+        Redis in this order; each gets its position, or the error it met.
+
+        EVALSHA goes into the pipeline as a plain command: a registered script would make
+        redis-py ask SCRIPT EXISTS first, a second round trip on every call. If Redis lost
+        the script (a restart, SCRIPT FLUSH) nothing ran; it is loaded and the batch sent
+        again."""
         now = int(time.time() * 1000)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for channel, head, tail in items:
-                await self._publish(
-                    keys=self.keys(channel), args=self._args(channel, head, tail, now), client=pipe
+        results = await self._run_publish(items, now)
+        if any(isinstance(result, NoScriptError) for result in results):
+            await self.redis.script_load(PUBLISH_SCRIPT)
+            again = iter(
+                await self._run_publish(
+                    [
+                        item
+                        for item, result in zip(items, results, strict=True)
+                        if isinstance(result, NoScriptError)
+                    ],
+                    now,
                 )
-            results = await pipe.execute(raise_on_error=False)
+            )
+            results = [next(again) if isinstance(r, NoScriptError) else r for r in results]
         return [
             result
             if isinstance(result, BaseException)
             else Position(_text(result[1]), int(result[0]))
             for result in results
         ]
+
+    async def _run_publish(self, items: list[tuple[str, bytes, bytes]], now: int) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel, head, tail in items:
+                keys = self.keys(channel)
+                pipe.evalsha(
+                    self._publish.sha, len(keys), *keys, *self._args(channel, head, tail, now)
+                )
+            return list(await pipe.execute(raise_on_error=False))
 
     async def position(self, channel: str) -> Position:
         offset, epoch = await self._position(

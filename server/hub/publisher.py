@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from server.hub.history import History, Position
 from server.settings import Settings
+from storage.coalescer import Coalescer
 
 _tracer = trace.get_tracer("server.hub")
 
@@ -37,6 +38,11 @@ class ChannelPublisher:
         self.history = History(
             redis, settings.REDIS_PREFIX, settings.HISTORY_SIZE, settings.HISTORY_TTL
         )
+        # Concurrent single publications (one per worker job, per REST call) share one
+        # pipelined round trip; Redis runs them in the order they were submitted.
+        self._batches: Coalescer[tuple[str, bytes, bytes], Position] = Coalescer(
+            self.history.publish_many, name="channel-publisher"
+        )
 
     async def publish(
         self, channel: str, data_json: bytes, sender: dict[str, Any] | None
@@ -48,7 +54,7 @@ class ChannelPublisher:
             "realtime publish", kind=trace.SpanKind.PRODUCER
         ) as span:
             span.set_attribute("messaging.destination.name", channel)
-            return await self.history.publish(channel, head, tail)
+            return await self._batches.submit((channel, head, tail))
 
     async def publish_many(
         self, items: list[tuple[str, bytes, dict[str, Any] | None]]

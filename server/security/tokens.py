@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 
 MAX_TOKEN_LENGTH = 8 * 1024  # refuse before parsing: nothing we issue comes close
+VERIFIED_CACHE_SIZE = 1024  # tokens whose signature was checked, kept per codec
 HMAC_ALGORITHMS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 MIN_SECRET_BYTES = 32
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "type", "jti"]
@@ -85,6 +86,9 @@ class TokenCodec:
         self.audience = audience
         self.algorithm = algorithm
         self.leeway = leeway
+        # token -> its verified claims. A token's signature, issuer and audience never
+        # change, so they are checked once; the times are checked on every use.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def encode(
         self,
@@ -128,6 +132,27 @@ class TokenCodec:
             raise InvalidToken("malformed token")
         if len(untrusted) > MAX_TOKEN_LENGTH:
             raise InvalidToken("token too large")
+        claims = self._verified.get(untrusted)
+        if claims is None:
+            claims = self._verify(untrusted)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[untrusted] = claims
+        else:
+            self._check_times(claims)
+        if claims.get("type") != token_type:
+            raise InvalidToken("wrong token type")
+        return dict(claims)
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """What PyJWT checks of the times, for a token verified earlier."""
+        now = datetime.now(UTC).timestamp()
+        if claims["exp"] <= now - self.leeway:
+            raise InvalidToken("token expired")
+        if claims["nbf"] > now + self.leeway:
+            raise InvalidToken("token not yet valid")
+
+    def _verify(self, untrusted: str) -> dict[str, Any]:
         key = self._verifying_key(untrusted)
         try:
             claims = jwt.decode(
@@ -143,8 +168,6 @@ class TokenCodec:
             raise InvalidToken(f"missing claim {error.claim}") from None
         except jwt.PyJWTError as error:
             raise InvalidToken(_reason_for(error)) from None
-        if claims.get("type") != token_type:
-            raise InvalidToken("wrong token type")
         return claims
 
     def _verifying_key(self, token: str) -> SigningKey:

@@ -92,6 +92,39 @@ async def test_bad_path_parameter_is_422(user_client: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "loc"),
+    [
+        ("patch", "/users/me", {"full_name": "a\u0000b"}, ["full_name"]),
+        (
+            "post",
+            "/tasks/example",
+            {"seconds": 1, "x": ["ok", {"k\u0000": 1}]},
+            ["x", "1", "k\\u0000"],
+        ),
+        ("get", "/users/me/notifications?unread=%00", None, ["unread"]),
+        ("post", "/users/me/notifications/1%00/read", None, ["notification_id"]),
+    ],
+)
+async def test_text_holding_nul_is_422_and_stores_nothing(
+    user_client: Any, method: str, path: str, body: Any, loc: list[str]
+) -> None:
+    """PostgreSQL cannot store NUL in text: said up front, never a 500."""
+    before = await (await user_client.get("/users/me")).json()
+    response = await getattr(user_client, method)(path, json=body)
+    assert response.status == 422, await response.text()
+    error = assert_envelope(await response.json(), "validation_error")
+    assert error["details"][0]["loc"] == loc
+    assert "NUL" in error["details"][0]["message"]
+    assert await (await user_client.get("/users/me")).json() == before
+
+
+async def test_a_backslash_u0000_text_is_not_a_nul(user_client: Any) -> None:
+    response = await user_client.patch("/users/me", json={"full_name": "\\u0000 is fine"})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["full_name"] == "\\u0000 is fine"
+
+
 async def test_request_id_is_honoured_and_echoed(client: Any) -> None:
     response = await client.get("/nope", headers={"X-Request-ID": "trace-me-123"})
     assert response.headers["X-Request-ID"] == "trace-me-123"

@@ -154,8 +154,12 @@ BIG = b'{"type": "user_notification", "payload": {"user_id": 1, "message": "x", 
             "invalid user_notification",
         ),
         (BIG + b"y" * MAX_MESSAGE_BYTES + b'"}}', f"exceeds {MAX_MESSAGE_BYTES}"),
+        (
+            b'{"type": "user_notification", "payload": {"user_id": 1, "message": "a\\u0000"}}',
+            "the database refused a value",
+        ),
     ],
-    ids=["not-json", "not-object", "unknown-type", "invalid-payload", "too-big"],
+    ids=["not-json", "not-object", "unknown-type", "invalid-payload", "too-big", "nul-text"],
 )
 async def test_poison_messages_are_dead_lettered_at_once_and_the_worker_goes_on(
     client: Any,

@@ -131,3 +131,28 @@ async def test_gap_beyond_history_size_is_not_recovered(
     await ws.close()
     assert reply["recovered"] is False
     assert reply["publications"] == []
+
+
+async def test_publishing_goes_on_after_redis_forgets_its_scripts(
+    client: Any, alice: Account, bob: Account
+) -> None:
+    """A Redis restart or SCRIPT FLUSH: the publish script is loaded again, nothing is
+    lost or doubled, and the offsets stay consecutive."""
+    from server import keys
+
+    channel = unique()
+    reader, writer = await connect(client, alice), await connect(client, bob)
+    await subscribe(reader, channel)
+    first = await publish(writer, channel, 0)
+    await client.app[keys.redis].script_flush()
+    second = await publish(writer, channel, 1)
+    hub = client.app[keys.hub]
+    await client.app[keys.redis].script_flush()
+    third = await hub.publish(channel, b"2", None)
+    got = await publications(reader, 3)
+    assert [p["data"] for p in got] == [0, 1, 2]
+    assert [p["offset"] for p in got] == [first["offset"], second["offset"], third.offset]
+    assert third.offset == first["offset"] + 2
+    await assert_quiet(reader)
+    await reader.close()
+    await writer.close()

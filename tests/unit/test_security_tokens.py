@@ -188,6 +188,52 @@ def test_leeway_accepts_a_token_just_expired() -> None:
         make_codec().decode(token, token_type="access")
 
 
+class _Later(datetime):
+    """datetime whose now() is two hours ahead: a token decoded earlier has expired."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime.now(tz) + timedelta(hours=2)
+
+
+def test_a_token_verified_once_still_expires_and_keeps_its_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = make_codec()
+    token = codec.encode({"sub": "5"}, token_type="access", ttl=timedelta(hours=1))
+    first = codec.decode(token, token_type="access")
+    first["sub"] = "changed by the caller"  # callers get a copy
+    assert codec.decode(token, token_type="access")["sub"] == "5"
+    with pytest.raises(InvalidToken, match="wrong token type"):
+        codec.decode(token, token_type="refresh")
+    monkeypatch.setattr("server.security.tokens.datetime", _Later)
+    with pytest.raises(InvalidToken, match="token expired"):
+        codec.decode(token, token_type="access")
+    assert make_codec(leeway=3 * 3600).decode(token, token_type="access")["sub"] == "5"
+
+
+def test_a_token_not_yet_valid_is_refused_on_every_use() -> None:
+    codec = make_codec()
+    token = codec.encode({"sub": "6"}, token_type="access", ttl=TTL, now=at(timedelta(minutes=5)))
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="token not yet valid"):
+            codec.decode(token, token_type="access")
+
+
+def test_the_verified_token_memory_is_bounded() -> None:
+    from server.security import tokens
+
+    codec = make_codec()
+    issued = [
+        codec.encode({"sub": str(i)}, token_type="access", ttl=TTL)
+        for i in range(tokens.VERIFIED_CACHE_SIZE + 20)
+    ]
+    for token in issued:
+        codec.decode(token, token_type="access")
+    assert len(codec._verified) == tokens.VERIFIED_CACHE_SIZE
+    assert codec.decode(issued[0], token_type="access")["sub"] == "0"  # verified again
+
+
 def test_rotation_old_key_verifies_until_removed() -> None:
     old_token = make_codec(KEY_OLD).encode({"sub": "7"}, token_type="access", ttl=TTL)
     rotated = make_codec(KEY_NEW, KEY_OLD)

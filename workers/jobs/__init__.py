@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 
 from server.hub.publisher import ChannelPublisher
 from server.settings import Settings
+from storage.coalescer import Coalescer, Flush
+from storage.db import IntegrityViolation, InvalidData
 from workers.topology import Topology
 
 if TYPE_CHECKING:
     from workers.telegram.notifier import TelegramNotifier
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,17 @@ class JobContext:
     topology: Topology
     publisher: ChannelPublisher
     telegram: TelegramNotifier | None = None  # set when the Telegram bots run
+    _coalescers: dict[str, Coalescer[Any, Any]] = field(default_factory=dict, repr=False)
+
+    def coalescer(self, name: str, flush: Flush[T, R]) -> Coalescer[T, R]:
+        """This worker's one Coalescer called `name`: jobs running at the same time submit
+        to it and share one statement (group commit, storage/coalescer.py)."""
+        found = self._coalescers.get(name)
+        if found is None:
+            found = self._coalescers[name] = Coalescer(
+                flush, name=name, isolate=(IntegrityViolation, InvalidData)
+            )
+        return found
 
 
 @dataclass(frozen=True)

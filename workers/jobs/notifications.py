@@ -4,6 +4,7 @@ Telegram chats when the bots run (best effort)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -33,22 +34,31 @@ def _event(row: Row) -> dict[str, Any]:
 async def user_notification(ctx: JobContext, message: JobMessage) -> None:
     message_id, payload = payload_of(message)
     assert isinstance(payload, UserNotification)
-    async with connect(ctx.pool) as conn:  # one statement: no BEGIN/COMMIT round trips
-        row = await notifications.create_once(
-            conn,
+    store = ctx.coalescer(f"store {message.concern}", partial(_store, ctx, message.concern))
+    row = await store.submit(
+        notifications.FromMessage(
             message_id=message_id,
-            queue=message.concern,
             user_id=payload.user_id,
             title=payload.message[:200],
             body=payload.message,
             level=payload.notification_type,
             data_json=orjson.dumps(payload.data).decode(),
         )
+    )
     if row is None:  # already processed: a redelivery
         return
     await push(ctx, f"user:{payload.user_id}", _event(row))
     if ctx.telegram is not None:
         await ctx.telegram.notify([payload.user_id], payload.notification_type, payload.message)
+
+
+async def _store(
+    ctx: JobContext, queue: str, batch: list[notifications.FromMessage]
+) -> list[Row | None]:
+    """The notifications of every user_notification job running now, and their inbox rows,
+    in one statement (one commit)."""
+    async with connect(ctx.pool) as conn:
+        return await notifications.create_once_many(conn, queue, batch)
 
 
 async def admin_notification(ctx: JobContext, message: JobMessage) -> None:
