@@ -1,5 +1,6 @@
 """The outbox relay: runs in every server process, publishes outbox rows to RabbitMQ
-(persistent, mandatory, with publisher confirms) and deletes each row once confirmed.
+(persistent, mandatory, with publisher confirms; a batch in one write, workers/publishing.py)
+and deletes each row once confirmed.
 
 It wakes on LISTEN/NOTIFY and also polls, waits while RabbitMQ is down, and claims rows
 with FOR UPDATE SKIP LOCKED so that several nodes never publish the same row. A crash
@@ -16,12 +17,12 @@ from typing import Any
 
 import aiormq
 from opentelemetry import propagate, trace
-from pamqp.commands import Basic
 
 from server.settings import Settings
 from storage import outbox
 from storage.db import DatabaseUnavailable, listening, transaction
 from workers.amqp import AmqpConnection, BrokerUnavailable
+from workers.publishing import Outgoing, publish_confirmed
 from workers.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,8 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
 
     async def publish_batch(self) -> int:
-        """Claim due rows, publish them concurrently, delete the confirmed ones.
-        Returns how many rows were claimed."""
+        """Claim due rows, publish them in one write, delete the confirmed ones and
+        postpone the others. Returns how many rows were claimed."""
         channel = self._channel
         if channel is None or channel.is_closed:
             raise BrokerUnavailable("no publishing channel")
@@ -112,9 +113,23 @@ class OutboxRelay:
             rows = await outbox.claim(conn, self._settings.OUTBOX_BATCH_SIZE)
             if not rows:
                 return 0
-            results = await asyncio.gather(
-                *(self._publish(channel, row) for row in rows), return_exceptions=True
-            )
+            spans = [self._span(row) for row in rows]
+            try:
+                results = await publish_confirmed(
+                    channel,
+                    [self._outgoing(row, span) for row, span in zip(rows, spans, strict=True)],
+                    PUBLISH_TIMEOUT,
+                )
+            except BaseException as error:  # nothing was written: the rows stay as they were
+                for span in spans:
+                    _end(span, error)
+                if isinstance(
+                    error, aiormq.exceptions.AMQPError | aiormq.exceptions.ChannelInvalidStateError
+                ):
+                    raise BrokerUnavailable(f"publishing channel failed: {error!r}") from error
+                raise
+            for span, result in zip(spans, results, strict=True):
+                _end(span, result)
             sent = [row["id"] for row, result in zip(rows, results, strict=True) if result is None]
             await outbox.delete(conn, sent)
             for row, result in zip(rows, results, strict=True):
@@ -125,28 +140,38 @@ class OutboxRelay:
         self.published += len(sent)
         return len(rows)
 
-    async def _publish(self, channel: aiormq.abc.AbstractChannel, row: dict[str, Any]) -> None:
+    @staticmethod
+    def _span(row: dict[str, Any]) -> trace.Span:
+        """The PRODUCER span of one message, a child of the request that accepted it."""
+        span = _tracer.start_span(
+            f"{row['routing_key']} publish",
+            context=propagate.extract(row["headers"] or {}),
+            kind=trace.SpanKind.PRODUCER,
+        )
+        span.set_attribute("messaging.system", "rabbitmq")
+        span.set_attribute("messaging.message.id", str(row["message_id"]))
+        return span
+
+    @staticmethod
+    def _outgoing(row: dict[str, Any], span: trace.Span) -> Outgoing:
         headers: dict[str, Any] = dict(row["headers"] or {})
-        parent = propagate.extract(headers)
-        with _tracer.start_as_current_span(
-            f"{row['routing_key']} publish", context=parent, kind=trace.SpanKind.PRODUCER
-        ) as span:
-            span.set_attribute("messaging.system", "rabbitmq")
-            span.set_attribute("messaging.message.id", str(row["message_id"]))
-            propagate.inject(headers)
-            confirmation = await channel.basic_publish(
-                bytes(row["body"]),
-                exchange=row["exchange"],
-                routing_key=row["routing_key"],
-                mandatory=True,
-                properties=aiormq.spec.Basic.Properties(
-                    delivery_mode=2,
-                    message_id=str(row["message_id"]),
-                    content_type=row["content_type"],
-                    headers=headers,
-                    timestamp=row["created_at"],
-                ),
-                timeout=PUBLISH_TIMEOUT,
-            )
-            if not isinstance(confirmation, Basic.Ack):
-                raise BrokerUnavailable(f"broker did not confirm: {confirmation!r}")
+        propagate.inject(headers, context=trace.set_span_in_context(span))  # the worker's parent
+        return Outgoing(
+            body=bytes(row["body"]),
+            exchange=row["exchange"],
+            routing_key=row["routing_key"],
+            properties=aiormq.spec.Basic.Properties(
+                delivery_mode=2,
+                message_id=str(row["message_id"]),
+                content_type=row["content_type"],
+                headers=headers,
+                timestamp=row["created_at"],
+            ),
+        )
+
+
+def _end(span: trace.Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, repr(error)))
+    span.end()

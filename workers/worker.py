@@ -1,5 +1,5 @@
 """The consumer: one channel with a prefetch limit, a handler task per delivery (aiormq makes
-one), manual ack after the job committed.
+one), manual ack after the job committed (the acks of jobs finishing together in one write).
 
 A job that fails is retried later: the message is republished (with confirms) to the retry
 exchange with `x-attempt` + 1 and the error, then acked; after WORKER_MAX_ATTEMPTS, or at
@@ -29,10 +29,12 @@ import orjson
 from opentelemetry import propagate, trace
 
 from storage import messages
+from storage.coalescer import Coalescer
 from storage.db import DatabaseUnavailable, InvalidData, transaction
 from workers.amqp import AmqpConnection, persistent_copy
 from workers.jobs import Job, JobContext, JobMessage, PoisonMessage, registry
 from workers.messages import MAX_MESSAGE_BYTES
+from workers.publishing import ack_many
 from workers.topology import CONCERNS
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ class Worker:
         self._consumer_tags: list[str] = []
         self._stopping = False
         self.started_at = time.time()
+        self._acks: Coalescer[aiormq.abc.DeliveredMessage, None] = Coalescer(
+            self._ack_many, name="worker-acks"
+        )
         amqp.on_connect(self._start_consuming)
         amqp.on_disconnect(self._abandon_inflight)
 
@@ -143,8 +148,21 @@ class Worker:
                 else:
                     await self._retry(message, concern, attempt, reason)
                 return
-            await message.channel.basic_ack(_tag(message))
+            await self._ack(message)
             self.processed += 1
+
+    async def _ack(self, message: aiormq.abc.DeliveredMessage) -> None:
+        """Acks of the jobs finishing together go out in one write."""
+        await self._acks.submit(message)
+
+    @staticmethod
+    async def _ack_many(messages: list[aiormq.abc.DeliveredMessage]) -> list[None]:
+        by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
+        for message in messages:
+            by_channel.setdefault(message.channel, []).append(_tag(message))
+        for channel, tags in by_channel.items():
+            await ack_many(channel, tags)
+        return [None] * len(messages)
 
     def _decode(self, concern: str, raw: bytes) -> tuple[str, dict[str, Any], Job]:
         if len(raw) > MAX_MESSAGE_BYTES:
@@ -182,7 +200,7 @@ class Worker:
             ),
             timeout=PUBLISH_TIMEOUT,
         )
-        await message.channel.basic_ack(_tag(message))
+        await self._ack(message)
 
     async def _retry(
         self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
