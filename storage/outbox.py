@@ -53,8 +53,8 @@ async def claim(conn: Connection, limit: int) -> list[Row]:
 
 
 async def delete(conn: Connection, ids: list[int]) -> None:
-    if ids:
-        await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(ids)))
+    if ids:  # one array parameter: no per-id SQL expression to build and compile
+        await conn.execute("DELETE FROM outbox WHERE id = ANY(%(ids)s)", {"ids": ids})
 
 
 async def postpone(conn: Connection, row_id: int, error: str, delay: timedelta) -> None:
