@@ -47,6 +47,14 @@ class Coalescer(Generic[T, R]):
         self.flushes = 0
         self.items = 0
 
+    def stats(self) -> dict[str, float]:
+        """How many batches ran, with how many items, on average: how much is shared."""
+        return {
+            "batches": self.flushes,
+            "items": self.items,
+            "mean_batch": round(self.items / self.flushes, 2) if self.flushes else 0.0,
+        }
+
     async def submit(self, item: T) -> R:
         """The item's result once its batch has run. A caller cancelled meanwhile stops
         waiting, but its item may still be written (as with any statement in flight)."""

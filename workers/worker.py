@@ -265,6 +265,7 @@ class Worker:
             "dead_lettered": self.dead_lettered,
             "in_flight": len(self._inflight),
             "connected": self.amqp.is_connected,
+            "batches": {**self.ctx.batch_stats(), "acks": self._acks.stats()},
         }
 
     async def heartbeat(self) -> None:

@@ -47,6 +47,7 @@ async def test_all_is_ok_while_a_worker_runs(client: Any, admin: Account, worker
     [mine] = [w for w in body["workers"] if w["worker_id"] == worker.worker_id]
     assert mine["pid"] == os.getpid()
     assert mine["processed"] >= 0  # a snapshot taken every 5 s, from the worker's start
+    assert set(mine["batches"]["acks"]) == {"batches", "items", "mean_batch"}
     assert 0 <= body["last_heartbeat_age_seconds"] < 10
 
 

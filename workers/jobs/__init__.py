@@ -48,6 +48,9 @@ class JobContext:
             )
         return found
 
+    def batch_stats(self) -> dict[str, dict[str, float]]:
+        return {name: coalescer.stats() for name, coalescer in self._coalescers.items()}
+
 
 @dataclass(frozen=True)
 class JobMessage:
