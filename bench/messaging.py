@@ -22,6 +22,8 @@ from bench.harness import Harness
 from bench.scenarios import ScenarioError
 
 PATH = "/messaging/user-notification"
+BATCH_PATH = "/messaging/batch"
+BATCH = 50  # messages per /messaging/batch request
 CONCERN = "notifications.user"
 JSON = {"Content-Type": "application/json"}
 POLL_INTERVAL = 0.2
@@ -61,6 +63,34 @@ class Poster:
                 raise loadgen.UnexpectedAnswer(answer.status)
             self.ids.append(orjson.loads(data)["message_id"])
             return True
+
+
+class BatchPoster:
+    """Closed-loop request function: POSTs BATCH notifications for `user_id` in one
+    /messaging/batch request and remembers every accepted message_id."""
+
+    def __init__(self, headers: dict[str, str], user_id: int) -> None:
+        self.headers = {**JSON, **headers}
+        self.user_id = user_id
+        self.ids: list[str] = []
+
+    async def __call__(self, client: aiohttp.ClientSession, n: int) -> bool:
+        messages = [
+            {
+                "kind": "user_notification",
+                "payload": {"user_id": self.user_id, "message": "bench", "data": {"i": n, "j": j}},
+            }
+            for j in range(BATCH)
+        ]
+        async with client.post(
+            BATCH_PATH, data=orjson.dumps({"messages": messages}), headers=self.headers
+        ) as answer:
+            data = await answer.read()
+            if answer.status != 202:
+                raise loadgen.UnexpectedAnswer(answer.status)
+            results = orjson.loads(data)["results"]
+            self.ids.extend(r["message_id"] for r in results if r["message_id"] is not None)
+            return len(results) == BATCH and all(r["error"] is None for r in results)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------

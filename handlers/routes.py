@@ -12,6 +12,7 @@ from handlers import (
     docs,
     health,
     messaging,
+    messaging_batch,
     metrics,
     notifications,
     pages,
@@ -96,6 +97,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/messaging/admin-notification", messaging.admin_notification)
     router.add_post("/messaging/order-processing", messaging.order_processing)
     router.add_post("/messaging/system-event", messaging.system_event)
+    router.add_post("/messaging/batch", messaging_batch.send_batch)
     router.add_get("/messaging/health", messaging.health)
 
     router.add_post("/tasks/example", tasks.create_example)

@@ -1,0 +1,130 @@
+"""POST /messaging/batch: up to MAX_BATCH messages of any kinds in one request, stored with
+their outbox rows in one statement (the same acceptor as the single-message endpoints).
+
+The whole body is validated first: one invalid message is 422 and nothing is stored. Then
+each message gets its own result, in order: `{message_id, duplicate}`, or `{error}` when
+only that message could not be accepted (its idempotency key was used for another request,
+it is too large for the worker); the others are stored all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from handlers.messaging import MAX_IDEMPOTENCY_KEY, PUBLISH
+from server import keys
+from server.auth.principal import Principal
+from server.http import json_response
+from server.openapi import endpoint
+from storage.db import IntegrityViolation, InvalidData
+from workers.messages import (
+    AdminNotification,
+    IdempotencyConflict,
+    MessageTooLarge,
+    OrderProcessing,
+    Payload,
+    SystemEvent,
+    UserNotification,
+)
+
+MAX_BATCH = 500
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+
+
+class UserNotificationItem(_Item):
+    kind: Literal["user_notification"]
+    payload: UserNotification
+
+
+class AdminNotificationItem(_Item):
+    kind: Literal["admin_notification"]
+    payload: AdminNotification
+
+
+class OrderProcessingItem(_Item):
+    kind: Literal["order_processing"]
+    payload: OrderProcessing
+
+
+class SystemEventItem(_Item):
+    kind: Literal["system_event"]
+    payload: SystemEvent
+
+
+BatchItem = Annotated[
+    UserNotificationItem | AdminNotificationItem | OrderProcessingItem | SystemEventItem,
+    Field(discriminator="kind"),
+]
+
+
+class MessageBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+
+
+class ItemResult(BaseModel):
+    message_id: uuid.UUID | None = None
+    duplicate: bool | None = None
+    error: ItemError | None = None
+
+
+class BatchAccepted(BaseModel):
+    accepted: int
+    failed: int
+    results: list[ItemResult]
+
+
+@endpoint(
+    summary="Send several messages at once",
+    tags=["messaging"],
+    body=MessageBatch,
+    auth=PUBLISH,
+    response=BatchAccepted,
+    status=202,
+    description=(
+        f"Up to {MAX_BATCH} messages of any kinds (`kind` + `payload` as in the single "
+        "endpoints, and an optional `idempotency_key` each), stored in one statement. "
+        "One result per message, in order: `message_id` and `duplicate`, or `error` for a "
+        "message that alone could not be accepted."
+    ),
+)
+async def send_batch(
+    request: web.Request, body: MessageBatch, principal: Principal
+) -> web.Response:
+    acceptor = request.app[keys.acceptor]
+
+    async def one(item: _Item, kind: str, payload: Payload) -> ItemResult:
+        try:
+            accepted = await acceptor.accept(
+                kind, payload, created_by=principal.user_id, idempotency_key=item.idempotency_key
+            )
+        except IdempotencyConflict as error:
+            return ItemResult(error=ItemError(code="idempotency_conflict", message=str(error)))
+        except MessageTooLarge as error:
+            return ItemResult(error=ItemError(code="message_too_large", message=str(error)))
+        except (IntegrityViolation, InvalidData):
+            return ItemResult(
+                error=ItemError(code="not_stored", message="the database refused this message")
+            )
+        return ItemResult(message_id=accepted.message_id, duplicate=not accepted.created)
+
+    results = await asyncio.gather(*(one(item, item.kind, item.payload) for item in body.messages))
+    failed = sum(result.error is not None for result in results)
+    return json_response(
+        BatchAccepted(accepted=len(results) - failed, failed=failed, results=list(results)),
+        status=202,
+    )
