@@ -7,11 +7,12 @@ psycopg2 dialect (aiopg.sa refuses SQLAlchemy 2), inside transactions the caller
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiopg
+import orjson
 import psycopg2
 import psycopg2.errorcodes
 import psycopg2.extensions
@@ -113,6 +114,13 @@ def compile_statement(
         if name in values and values[name] is not None:
             values[name] = processor(values[name])
     return sql, values
+
+
+def json_batch(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows for ONE statement as ONE JSON parameter, each numbered `n` in order: read them
+    with `json_to_recordset(CAST(:batch AS json)) AS t(n int, ...)` and keep the order with
+    `ORDER BY n`. psycopg2 quotes one string about 10x faster than it adapts arrays."""
+    return orjson.dumps([{"n": n, **row} for n, row in enumerate(rows)]).decode()
 
 
 class Connection:

@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from storage.db import Connection, Row
+from storage.db import Connection, Row, json_batch
 from storage.tables import messages, processed_messages
 
 
@@ -31,10 +31,10 @@ class NewMessage:
 
 
 # Every message of the batch and its outbox row, and one wake-up for the relays, in ONE
-# statement: atomic even in autocommit, one round trip and one commit for the whole batch.
-# The batch travels as one JSON parameter (psycopg2 quotes one string far faster than it
-# adapts arrays). A message whose sender already used its idempotency key is skipped (ON
-# CONFLICT), also when two of the batch share a key: the first one in the batch wins.
+# statement: atomic even in autocommit, one round trip and one commit for the whole batch
+# (the batch is one JSON parameter, storage.db.json_batch). A message whose sender already
+# used its idempotency key is skipped (ON CONFLICT), also when two of the batch share a key:
+# the first one in the batch wins.
 ACCEPT_MANY = sa.text(
     """
     WITH input AS (
@@ -66,24 +66,21 @@ async def accept_many(conn: Connection, batch: Sequence[NewMessage]) -> list[boo
     rows = await conn.fetch_all(
         ACCEPT_MANY,
         {
-            "batch": orjson.dumps(
-                [
-                    {
-                        "n": n,
-                        "id": m.id,
-                        "kind": m.kind,
-                        "payload": orjson.Fragment(m.payload_json),
-                        "created_by": m.created_by,
-                        "idempotency_key": m.idempotency_key,
-                        "request_hash": m.request_hash,
-                        "exchange": m.exchange,
-                        "routing_key": m.routing_key,
-                        "headers": orjson.Fragment(m.headers_json),
-                        "body": m.body.decode(),
-                    }
-                    for n, m in enumerate(batch)
-                ]
-            ).decode()
+            "batch": json_batch(
+                {
+                    "id": m.id,
+                    "kind": m.kind,
+                    "payload": orjson.Fragment(m.payload_json),
+                    "created_by": m.created_by,
+                    "idempotency_key": m.idempotency_key,
+                    "request_hash": m.request_hash,
+                    "exchange": m.exchange,
+                    "routing_key": m.routing_key,
+                    "headers": orjson.Fragment(m.headers_json),
+                    "body": m.body.decode(),
+                }
+                for m in batch
+            )
         },
     )
     written = {str(row["id"]) for row in rows}

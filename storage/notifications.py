@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from storage.db import Connection, Row
+from storage.db import Connection, Row, json_batch
 from storage.tables import notifications
 
 
@@ -105,7 +105,7 @@ class FromMessage:
 
 
 # Record each message as processed (the inbox) and store its notification, for a batch, in
-# ONE statement: atomic, one round trip, one commit; the batch travels as one JSON parameter.
+# ONE statement: atomic, one round trip, one commit (the batch: storage.db.json_batch).
 # A message already in the inbox (a redelivery) gets no second notification.
 CREATE_ONCE_MANY = sa.text(
     """
@@ -140,20 +140,17 @@ async def create_once_many(
         CREATE_ONCE_MANY,
         {
             "queue": queue,
-            "batch": orjson.dumps(
-                [
-                    {
-                        "n": n,
-                        "message_id": item.message_id,
-                        "user_id": item.user_id,
-                        "title": item.title,
-                        "body": item.body,
-                        "level": item.level,
-                        "data": orjson.Fragment(item.data_json),
-                    }
-                    for n, item in enumerate(unique)
-                ]
-            ).decode(),
+            "batch": json_batch(
+                {
+                    "message_id": item.message_id,
+                    "user_id": item.user_id,
+                    "title": item.title,
+                    "body": item.body,
+                    "level": item.level,
+                    "data": orjson.Fragment(item.data_json),
+                }
+                for item in unique
+            ),
         },
     )
     created = {str(row["message_id"]): row for row in rows}
