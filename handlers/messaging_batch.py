@@ -27,7 +27,6 @@ from workers.messages import (
     IdempotencyConflict,
     MessageTooLarge,
     OrderProcessing,
-    Payload,
     SystemEvent,
     UserNotification,
 )
@@ -60,10 +59,8 @@ class SystemEventItem(_Item):
     payload: SystemEvent
 
 
-BatchItem = Annotated[
-    UserNotificationItem | AdminNotificationItem | OrderProcessingItem | SystemEventItem,
-    Field(discriminator="kind"),
-]
+AnyItem = UserNotificationItem | AdminNotificationItem | OrderProcessingItem | SystemEventItem
+BatchItem = Annotated[AnyItem, Field(discriminator="kind")]
 
 
 class MessageBatch(BaseModel):
@@ -107,10 +104,13 @@ async def send_batch(
 ) -> web.Response:
     acceptor = request.app[keys.acceptor]
 
-    async def one(item: _Item, kind: str, payload: Payload) -> ItemResult:
+    async def one(item: AnyItem) -> ItemResult:
         try:
             accepted = await acceptor.accept(
-                kind, payload, created_by=principal.user_id, idempotency_key=item.idempotency_key
+                item.kind,
+                item.payload,
+                created_by=principal.user_id,
+                idempotency_key=item.idempotency_key,
             )
         except IdempotencyConflict as error:
             return ItemResult(error=ItemError(code="idempotency_conflict", message=str(error)))
@@ -122,7 +122,7 @@ async def send_batch(
             )
         return ItemResult(message_id=accepted.message_id, duplicate=not accepted.created)
 
-    results = await asyncio.gather(*(one(item, item.kind, item.payload) for item in body.messages))
+    results = await asyncio.gather(*(one(item) for item in body.messages))
     failed = sum(result.error is not None for result in results)
     return json_response(
         BatchAccepted(accepted=len(results) - failed, failed=failed, results=list(results)),
