@@ -42,6 +42,19 @@ async def http_offer(client: Any, account: Account, pc: Any) -> Any:
     )
 
 
+async def alice_calling_bob_joined(
+    client: Any, alice: Account, bob: Account, first: Any
+) -> tuple[Signaling, Signaling]:
+    """Alice in a new room, calling the server with `first`; bob joined the same room."""
+    room = await create_room(client, alice)
+    a = await Signaling.open(client, alice)
+    await a.join(room["id"])
+    await a.call_server(first)
+    b = await Signaling.open(client, bob)
+    await b.join(room["id"])
+    return a, b
+
+
 async def no_peers_left(client: Any) -> None:
     async def empty() -> bool:
         return not client.app[keys.peers].peers
@@ -53,17 +66,12 @@ async def no_peers_left(client: Any) -> None:
 async def test_max_peers_refuses_a_second_server_peer(
     client: Any, alice: Account, bob: Account
 ) -> None:
-    room = await create_room(client, alice)
-    a = await Signaling.open(client, alice)
-    await a.join(room["id"])
     first = data_peer()
-    await a.call_server(first)
+    a, b = await alice_calling_bob_joined(client, alice, bob, first)
     # renegotiating the same connection's peer is no new peer
     await a.call_server(first)
     assert len(client.app[keys.peers].peers) == 1
 
-    b = await Signaling.open(client, bob)
-    await b.join(room["id"])
     second = data_peer()
     refused = await b.request(
         {"type": "offer", "to": "server", "sdp": await offer_sdp(second), "id": 2}, "answer"
@@ -90,14 +98,8 @@ async def test_max_peers_refuses_a_second_server_peer(
 async def test_max_media_peers_refuses_media_but_not_data(
     client: Any, alice: Account, bob: Account
 ) -> None:
-    room = await create_room(client, alice)
-    a = await Signaling.open(client, alice)
-    await a.join(room["id"])
     first = media_peer()
-    await a.call_server(first)
-
-    b = await Signaling.open(client, bob)
-    await b.join(room["id"])
+    a, b = await alice_calling_bob_joined(client, alice, bob, first)
     second, third = media_peer(), media_peer()
     refused = await b.request(
         {"type": "offer", "to": "server", "sdp": await offer_sdp(second)}, "answer"
@@ -118,13 +120,9 @@ async def test_max_media_peers_refuses_media_but_not_data(
 async def test_media_is_not_relayed_in_rooms_over_the_relay_size(
     client: Any, alice: Account, bob: Account
 ) -> None:
-    room = await create_room(client, alice)
-    a = await Signaling.open(client, alice)
-    await a.join(room["id"])
     first = media_peer()
-    await a.call_server(first)
-    b = await Signaling.open(client, bob)
-    await b.join(room["id"])  # two members: over the relay size, and alice sends media
+    # two members: over the relay size, and alice sends media
+    a, b = await alice_calling_bob_joined(client, alice, bob, first)
     second = media_peer()
     refused = await b.request(
         {"type": "offer", "to": "server", "sdp": await offer_sdp(second)}, "answer"
