@@ -342,9 +342,7 @@ def fanout_row(
         seconds=fanout.elapsed(),
         latency_ms=fanout.latency(),
         errors=lost + gaps + sum(fanout.errors.values()) + fanout.unknown + phase.closed,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         cpu_window_s=cpu.seconds,
         details={
             "publishers": len(fanout.publishers),

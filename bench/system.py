@@ -10,6 +10,7 @@ import platform
 import resource
 import socket
 from dataclasses import dataclass
+from typing import TypedDict
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -165,3 +166,20 @@ class CpuDelta:
     cores_busy_pct: list[float]
     other: float  # busy CPU seconds outside server, worker and generator (PostgreSQL, ...)
     services: dict[str, float]  # CPU seconds of PostgreSQL, RabbitMQ, Redis (all clients)
+
+    def columns(self, *, worker: bool = False) -> CpuColumns:
+        """This window's CPU fields of a bench.report.Measurement (the worker's only for
+        scenarios it takes part in)."""
+        found = CpuColumns(
+            server_cpu_s=self.server, client_cpu_s=self.client, other_cpu_s=self.other
+        )
+        if worker:
+            found["worker_cpu_s"] = self.worker
+        return found
+
+
+class CpuColumns(TypedDict, total=False):
+    server_cpu_s: float
+    client_cpu_s: float
+    other_cpu_s: float
+    worker_cpu_s: float

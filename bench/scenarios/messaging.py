@@ -175,10 +175,7 @@ async def _throughput(
         seconds=run.elapsed,
         latency_ms=run.latency_ms,
         errors=run.error_count,
-        server_cpu_s=http_cpu.server,
-        client_cpu_s=http_cpu.client,
-        worker_cpu_s=http_cpu.worker,
-        other_cpu_s=http_cpu.other,
+        **http_cpu.columns(worker=True),
         details={"errors_by_kind": dict(run.errors), **_cpu_details(http_cpu)},
     )
     completed = Measurement(
@@ -188,10 +185,7 @@ async def _throughput(
         seconds=end_to_end,
         latency_ms=Percentiles.of_ms(result.latencies_ms),
         errors=errors,
-        server_cpu_s=total_cpu.server,
-        client_cpu_s=total_cpu.client,
-        worker_cpu_s=total_cpu.worker,
-        other_cpu_s=total_cpu.other,
+        **total_cpu.columns(worker=True),
         cpu_window_s=total_cpu.seconds,
         target=Target(
             f">= {THROUGHPUT_TARGET:,.0f} msgs/s end to end, 0 lost, 0 duplicates",
@@ -423,10 +417,7 @@ async def messaging_latency(harness: Harness, options: Options) -> Result:
         seconds=phase.elapsed,
         latency_ms=rt.percentiles_ns(phase.http_ns),
         errors=sum(phase.errors.values()),
-        server_cpu_s=http_cpu.server,
-        client_cpu_s=http_cpu.client,
-        worker_cpu_s=http_cpu.worker,
-        other_cpu_s=http_cpu.other,
+        **http_cpu.columns(worker=True),
         details={
             "sent": phase.sent,
             "errors_by_kind": dict(phase.errors),
@@ -441,10 +432,7 @@ async def messaging_latency(harness: Harness, options: Options) -> Result:
         seconds=phase.elapsed,
         latency_ms=latency,
         errors=errors,
-        server_cpu_s=total_cpu.server,
-        client_cpu_s=total_cpu.client,
-        worker_cpu_s=total_cpu.worker,
-        other_cpu_s=total_cpu.other,
+        **total_cpu.columns(worker=True),
         cpu_window_s=total_cpu.seconds,
         target=Target(f"p95 < {LATENCY_P95_MS:g} ms, 0 lost", p95 < LATENCY_P95_MS and not errors),
         details={

@@ -108,9 +108,7 @@ async def ws_ping(harness: Harness, options: Options) -> Result:
         seconds=elapsed,
         latency_ms=latency,
         errors=errors,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         target=Target(
             f">= {PING_TARGET:,} msgs/s, p99 < {PING_P99_MS:g} ms",
             rate >= PING_TARGET and p99 < PING_P99_MS and errors == 0,
@@ -186,9 +184,7 @@ async def ws_idle(harness: Harness, options: Options) -> Result:
         seconds=cpu.seconds,
         latency_ms=None,
         errors=errors,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         figure=f"{per_connection_kb:,.1f} KB/conn",
         target=Target(
             f"<= {IDLE_TARGET_KB:g} KB/conn", per_connection_kb <= IDLE_TARGET_KB and errors == 0

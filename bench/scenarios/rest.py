@@ -58,9 +58,7 @@ async def health(harness: Harness, options: Options) -> Result:
         seconds=run.elapsed,
         latency_ms=run.latency_ms,
         errors=run.error_count,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         details={"errors_by_kind": dict(run.errors), "services_cpu_s": cpu.services},
     )
     return Result(
@@ -185,10 +183,7 @@ async def tasks(harness: Harness, options: Options) -> Result:
         seconds=run.elapsed,
         latency_ms=run.latency_ms,
         errors=run.error_count,
-        server_cpu_s=http_cpu.server,
-        client_cpu_s=http_cpu.client,
-        worker_cpu_s=http_cpu.worker,
-        other_cpu_s=http_cpu.other,
+        **http_cpu.columns(worker=True),
         details={"errors_by_kind": dict(run.errors), "services_cpu_s": http_cpu.services},
     )
     completed = Measurement(
@@ -198,10 +193,7 @@ async def tasks(harness: Harness, options: Options) -> Result:
         seconds=end_to_end,
         latency_ms=Percentiles.of_ms(latencies),
         errors=lost,
-        server_cpu_s=total_cpu.server,
-        client_cpu_s=total_cpu.client,
-        worker_cpu_s=total_cpu.worker,
-        other_cpu_s=total_cpu.other,
+        **total_cpu.columns(worker=True),
         cpu_window_s=total_cpu.seconds,  # first POST until completion was seen
         target=Target(f"all succeed <= {COMPLETION_TIMEOUT:.0f}s", lost == 0),
         details={

@@ -62,9 +62,7 @@ async def webrtc_connect(harness: Harness, options: Options) -> Result:
         seconds=cpu.seconds,
         latency_ms=latency,
         errors=errors,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         target=Target(f"p95 < {CONNECT_P95_MS:g} ms", p95 < CONNECT_P95_MS and errors == 0),
         details={**steps, "server_peers_connected": len(connected), "server_peers_left": left,
                  "failures": dict(failures), "services_cpu_s": cpu.services},
@@ -301,9 +299,7 @@ async def webrtc_idle(harness: Harness, options: Options) -> Result:
         seconds=cpu.seconds,
         latency_ms=wrtc.latency([p.total_ms for p in peers]),
         errors=errors,
-        server_cpu_s=cpu.server,
-        client_cpu_s=cpu.client,
-        other_cpu_s=cpu.other,
+        **cpu.columns(),
         figure=f"{per_peer:.3f} MiB/peer",
         target=Target(
             f"<= {IDLE_TARGET_MIB:g} MiB/peer", per_peer <= IDLE_TARGET_MIB and not errors
