@@ -36,7 +36,7 @@ def _parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
         "--generator",
         choices=["auto", "aiohttp", "wrk"],
         default="auto",
-        help="load generator for plain GET scenarios (auto: wrk when on PATH)",
+        help="load generator of the closed-loop HTTP scenarios (auto: wrk when on PATH)",
     )
     parser.add_argument("--database", default="realtime_bench", help="POSTGRES_DB to use")
     parser.add_argument("--prefix", default="bench", help="REDIS_PREFIX and AMQP_PREFIX")

@@ -116,11 +116,37 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-async def wrk(url: str, connections: int, duration: float) -> LoadRun:
-    """GET `url` with wrk -t1 -cN; percentiles come from wrk's own histogram."""
+def _lua_string(value: str) -> str:
+    """A Lua long-bracket literal holding `value` verbatim (no escaping needed)."""
+    level = 1
+    while (value + f"]{'=' * level}]").find(f"]{'=' * level}]") != len(value):
+        level += 1
+    return f"[{'=' * level}[{value}]{'=' * level}]"
+
+
+def _wrk_request(method: str, headers: dict[str, str], body: bytes | None) -> str:
+    lines = [f"wrk.method = {_lua_string(method)}"]
+    lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
+    if body is not None:
+        lines.append(f"wrk.body = {_lua_string(body.decode())}")
+    return "\n".join(lines) + "\n"
+
+
+async def wrk(
+    url: str,
+    connections: int,
+    duration: float,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> LoadRun:
+    """`method` `url` (the same request every time) with wrk -t1 -cN; percentiles come from
+    wrk's own histogram. The script, which may hold a bearer token, lives in a private
+    temporary directory removed when wrk exits."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "report.lua"
-        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        script.write_text(_wrk_request(method, headers or {}, body) + WRK_SCRIPT, "utf-8")
         started_at = time.time()
         process = await asyncio.create_subprocess_exec(
             "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
@@ -131,7 +157,10 @@ async def wrk(url: str, connections: int, duration: float) -> LoadRun:
         out, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed ({process.returncode}): {err.decode()[-500:]}")
-    line = next(x for x in reversed(out.decode().splitlines()) if x.startswith("{"))
+    lines = [x for x in out.decode().splitlines() if x.startswith("{")]
+    if not lines:  # e.g. a script error: wrk prints it and exits 0
+        raise RuntimeError(f"wrk printed no report: {(out + err).decode()[-500:]}")
+    line = lines[-1]
     report = json.loads(line)
     errors: Counter[str] = Counter()
     for kind in ("connect", "read", "write", "status", "timeout"):

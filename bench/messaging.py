@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import aiohttp
 import aiormq
@@ -47,12 +48,18 @@ def body(user_id: int, data: Any) -> bytes:
 
 class Poster:
     """Closed-loop request function: POSTs a notification for `user_id` and remembers the
-    message_id of every accepted (202) one."""
+    message_id of every accepted (202) one. `path` and `fixed_body()` are the request wrk
+    repeats instead (whose message ids then come from the database: `ids_since`)."""
+
+    path = PATH
 
     def __init__(self, headers: dict[str, str], user_id: int) -> None:
         self.headers = {**JSON, **headers}
         self.user_id = user_id
         self.ids: list[str] = []
+
+    def fixed_body(self) -> bytes:
+        return body(self.user_id, {"i": 0})
 
     async def __call__(self, client: aiohttp.ClientSession, n: int) -> bool:
         async with client.post(
@@ -69,12 +76,14 @@ class BatchPoster:
     """Closed-loop request function: POSTs BATCH notifications for `user_id` in one
     /messaging/batch request and remembers every accepted message_id."""
 
+    path = BATCH_PATH
+
     def __init__(self, headers: dict[str, str], user_id: int) -> None:
         self.headers = {**JSON, **headers}
         self.user_id = user_id
         self.ids: list[str] = []
 
-    async def __call__(self, client: aiohttp.ClientSession, n: int) -> bool:
+    def body(self, n: int) -> bytes:
         messages = [
             {
                 "kind": "user_notification",
@@ -82,9 +91,13 @@ class BatchPoster:
             }
             for j in range(BATCH)
         ]
-        async with client.post(
-            BATCH_PATH, data=orjson.dumps({"messages": messages}), headers=self.headers
-        ) as answer:
+        return orjson.dumps({"messages": messages})
+
+    def fixed_body(self) -> bytes:
+        return self.body(0)
+
+    async def __call__(self, client: aiohttp.ClientSession, n: int) -> bool:
+        async with client.post(BATCH_PATH, data=self.body(n), headers=self.headers) as answer:
             data = await answer.read()
             if answer.status != 202:
                 raise loadgen.UnexpectedAnswer(answer.status)
@@ -94,6 +107,23 @@ class BatchPoster:
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
+def db_now(harness: Harness) -> datetime:
+    with harness.db() as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cast(datetime, cursor.fetchone()[0])
+
+
+def ids_since(harness: Harness, created_by: int, since: datetime) -> list[str]:
+    """Ids of the messages `created_by` accepted after `since` (a db_now() reading): what a
+    wrk phase, which does not read the answers' bodies, had accepted."""
+    with harness.db() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM messages WHERE created_by = %s AND created_at > %s",
+            (created_by, since),
+        )
+        return [value for (value,) in cursor.fetchall()]
+
+
 def progress(harness: Harness, ids: list[str]) -> tuple[int, int, float | None]:
     """(processed, dead, epoch of the last processed_at) among the messages `ids`."""
     with harness.db() as conn, conn.cursor() as cursor:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys, resources
+from server import keys, resources, spans
 from server.errors import error_middleware
 from server.metrics import Metrics, metrics_middleware
 from server.settings import Settings
-from server.telemetry import configure_tracing, request_id_middleware, tracing_installed
+from server.telemetry import configure_tracing, request_id_middleware
 
 MAX_HEADER_SIZE = 16 * 1024
 
@@ -20,7 +20,7 @@ MAX_HEADER_SIZE = 16 * 1024
 def create_app(settings: Settings) -> web.Application:
     from handlers.routes import setup_routes
 
-    if settings.tracing_active or (settings.TRACING_ENABLED and tracing_installed()):
+    if settings.tracing_active or (settings.TRACING_ENABLED and spans.installed()):
         # Instruments aiohttp once per process: every Application made afterwards gets the
         # tracing middleware as its outermost layer.
         configure_tracing(settings)

@@ -185,10 +185,6 @@ def _redact_url_value(name: str, value: str) -> str:
     return f"{base}?{redact_query(query)}" if query else value
 
 
-def tracing_installed() -> bool:
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
-
-
 def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) -> TracerProvider:
     """The process's tracer provider (created once), exporting over OTLP/HTTP when an
     endpoint is configured. The server also instruments aiohttp's Application class.

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 from sqlalchemy.sql import ClauseElement
 
+from server import spans
 from server.settings import Settings
 
 Row = dict[str, Any]
@@ -135,8 +136,8 @@ class Connection:
     ) -> int:
         """Run a statement; return the number of rows it touched."""
         sql, values = compile_statement(statement, params)
-        with _tracer.start_as_current_span(
-            "db.query", kind=trace.SpanKind.CLIENT, attributes=_span_attributes(sql)
+        with spans.span(
+            _tracer, "db.query", kind=trace.SpanKind.CLIENT, attributes=_span_attributes(sql)
         ):
             try:
                 await self._cursor.execute(sql, values)

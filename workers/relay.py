@@ -18,6 +18,7 @@ from typing import Any
 import aiormq
 from opentelemetry import propagate, trace
 
+from server import spans
 from server.settings import Settings
 from storage import outbox
 from storage.db import DatabaseUnavailable, listening, transaction
@@ -113,22 +114,22 @@ class OutboxRelay:
             rows = await outbox.claim(conn, self._settings.OUTBOX_BATCH_SIZE)
             if not rows:
                 return 0
-            spans = [self._span(row) for row in rows]
+            row_spans = [self._span(row) for row in rows]
             try:
                 results = await publish_confirmed(
                     channel,
-                    [self._outgoing(row, span) for row, span in zip(rows, spans, strict=True)],
+                    [self._outgoing(row, span) for row, span in zip(rows, row_spans, strict=True)],
                     PUBLISH_TIMEOUT,
                 )
             except BaseException as error:  # nothing was written: the rows stay as they were
-                for span in spans:
+                for span in row_spans:
                     _end(span, error)
                 if isinstance(
                     error, aiormq.exceptions.AMQPError | aiormq.exceptions.ChannelInvalidStateError
                 ):
                     raise BrokerUnavailable(f"publishing channel failed: {error!r}") from error
                 raise
-            for span, result in zip(spans, results, strict=True):
+            for span, result in zip(row_spans, results, strict=True):
                 _end(span, result)
             sent = [row["id"] for row, result in zip(rows, results, strict=True) if result is None]
             await outbox.delete(conn, sent)
@@ -142,7 +143,10 @@ class OutboxRelay:
 
     @staticmethod
     def _span(row: dict[str, Any]) -> trace.Span:
-        """The PRODUCER span of one message, a child of the request that accepted it."""
+        """The PRODUCER span of one message, a child of the request that accepted it (none
+        while spans are not recorded)."""
+        if not spans.installed():
+            return trace.INVALID_SPAN
         span = _tracer.start_span(
             f"{row['routing_key']} publish",
             context=propagate.extract(row["headers"] or {}),
@@ -155,7 +159,8 @@ class OutboxRelay:
     @staticmethod
     def _outgoing(row: dict[str, Any], span: trace.Span) -> Outgoing:
         headers: dict[str, Any] = dict(row["headers"] or {})
-        propagate.inject(headers, context=trace.set_span_in_context(span))  # the worker's parent
+        if span.get_span_context().is_valid:  # the worker's parent
+            propagate.inject(headers, context=trace.set_span_in_context(span))
         return Outgoing(
             body=bytes(row["body"]),
             exchange=row["exchange"],

@@ -28,6 +28,7 @@ import aiormq
 import orjson
 from opentelemetry import propagate, trace
 
+from server import spans
 from storage import messages
 from storage.coalescer import Coalescer
 from storage.db import DatabaseUnavailable, InvalidData, transaction
@@ -114,15 +115,17 @@ class Worker:
         concern = message.routing_key or "?"
         headers = dict(message.header.properties.headers or {})
         attempt = _int(headers.get("x-attempt"), 1)
-        parent = propagate.extract({k: str(v) for k, v in headers.items()})
-        with _tracer.start_as_current_span(
-            f"{concern} process", context=parent, kind=trace.SpanKind.CONSUMER
+        tracing = spans.installed()
+        parent = propagate.extract({k: str(v) for k, v in headers.items()}) if tracing else None
+        with spans.span(
+            _tracer, f"{concern} process", context=parent, kind=trace.SpanKind.CONSUMER
         ) as span:
-            span.set_attribute("messaging.system", "rabbitmq")
-            span.set_attribute(
-                "messaging.message.id", str(message.header.properties.message_id or "")
-            )
-            span.set_attribute("messaging.attempt", attempt)
+            if tracing:
+                span.set_attribute("messaging.system", "rabbitmq")
+                span.set_attribute(
+                    "messaging.message.id", str(message.header.properties.message_id or "")
+                )
+                span.set_attribute("messaging.attempt", attempt)
             try:
                 kind, body, job = self._decode(concern, message.body)
                 await job(self.ctx, JobMessage(concern, kind, body, _message_id(message), attempt))

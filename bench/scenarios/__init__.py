@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from bench import loadgen
 from bench.harness import Harness
 from bench.report import Result
 
@@ -35,6 +36,14 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {}
+
+
+def uses_wrk(options: Options) -> bool:
+    """Whether a closed-loop HTTP scenario drives its load with wrk: `--generator wrk` (which
+    must then be installed) or `auto` with wrk on PATH."""
+    if options.generator == "wrk" and not loadgen.wrk_available():
+        raise ScenarioError("--generator wrk, but wrk is not on PATH")
+    return options.generator == "wrk" or (options.generator == "auto" and loadgen.wrk_available())
 
 
 class ScenarioError(RuntimeError):

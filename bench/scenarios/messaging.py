@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 import orjson
@@ -25,7 +26,7 @@ from bench import messaging as msg
 from bench import realtime as rt
 from bench.harness import Harness
 from bench.report import Measurement, Percentiles, Result, Target
-from bench.scenarios import Options, ScenarioError, scenario
+from bench.scenarios import Options, ScenarioError, scenario, uses_wrk
 from bench.system import CpuDelta
 from bench.wsclient import WebSocket
 
@@ -34,6 +35,7 @@ THROUGHPUT_TARGET = 2000.0  # msgs/s end to end
 LATENCY_RATE = 200.0  # msgs/s offered in messaging-latency
 LATENCY_P95_MS = 50.0
 DRAIN_TIMEOUT = 15.0  # seconds for the last notifications to reach the WebSocket
+WRK_SETTLE = 0.5  # seconds for the requests under way when wrk stopped to commit
 FOREIGN_WARN_PCT = 15.0  # busy time of the machine outside our processes and the services
 _perf_ns = time.perf_counter_ns
 
@@ -115,6 +117,38 @@ async def messaging_batch_throughput(harness: Harness, options: Options) -> Resu
     )
 
 
+async def _load(
+    harness: Harness,
+    client: aiohttp.ClientSession,
+    options: Options,
+    poster: msg.Poster | msg.BatchPoster,
+    duration: float,
+) -> loadgen.LoadRun:
+    """One closed-loop phase of `poster`'s requests: wrk repeating its fixed request, or
+    aiohttp's client in this process (see uses_wrk)."""
+    n = options.connections
+    if not uses_wrk(options):
+        return await loadgen.closed_loop(client, poster, n, duration)
+    url = f"{harness.base_url}{poster.path}"
+    body = poster.fixed_body()
+    return await loadgen.wrk(url, n, duration, method="POST", headers=poster.headers, body=body)
+
+
+async def _accepted(
+    harness: Harness,
+    options: Options,
+    poster: msg.Poster | msg.BatchPoster,
+    created_by: int,
+    since: datetime,
+) -> list[str]:
+    """Ids of the messages a _load() phase got accepted: read from the answers (aiohttp), or
+    from the database (wrk does not hand the answers' bodies back)."""
+    if not uses_wrk(options):
+        return poster.ids
+    await asyncio.sleep(WRK_SETTLE)
+    return await asyncio.to_thread(msg.ids_since, harness, created_by, since)
+
+
 async def _throughput(
     harness: Harness,
     options: Options,
@@ -132,11 +166,13 @@ async def _throughput(
         try:
             if options.warmup > 0:  # also proves the relay and the worker run
                 warm = poster_class(admin, user_id)
-                warm_run = await loadgen.closed_loop(client, warm, n, options.warmup)
-                processed, _, _ = await msg.wait_processed(harness, warm.ids, COMPLETION_TIMEOUT)
-                if not warm.ids or processed < len(warm.ids):
+                since = await asyncio.to_thread(msg.db_now, harness)
+                warm_run = await _load(harness, client, options, warm, options.warmup)
+                warm_ids = await _accepted(harness, options, warm, owners[0], since)
+                processed, _, _ = await msg.wait_processed(harness, warm_ids, COMPLETION_TIMEOUT)
+                if not warm_ids or processed < len(warm_ids):
                     raise ScenarioError(
-                        f"warm-up: {processed}/{len(warm.ids)} messages processed "
+                        f"warm-up: {processed}/{len(warm_ids)} messages processed "
                         f"(errors: {dict(warm_run.errors)})"
                     )
             poster = poster_class(admin, user_id)
@@ -144,10 +180,11 @@ async def _throughput(
             stop_sampling = asyncio.Event()
             sampler = asyncio.create_task(msg.sample_backlog(harness, backlog, stop_sampling))
             pg_before = await asyncio.to_thread(msg.pg_counters, harness)
+            since = await asyncio.to_thread(msg.db_now, harness)
             before = harness.snapshot()
-            run = await loadgen.closed_loop(client, poster, n, options.duration)
+            run = await _load(harness, client, options, poster, options.duration)
             loaded = harness.snapshot()
-            ids = poster.ids
+            ids = await _accepted(harness, options, poster, owners[0], since)
             if not ids:
                 raise ScenarioError(f"no message accepted ({dict(run.errors)})")
             at_end_of_load = (
@@ -223,9 +260,14 @@ async def _throughput(
         f"of a core and the cores {total_cpu.cores_busy_pct}% busy from the first POST until "
         "completion was observed",
     ]
+    if uses_wrk(options):
+        notes.append(
+            f"{name}: wrk read {run.ok:,} answers 202; the database holds {len(ids):,} messages "
+            "of the phase (the difference: requests under way when wrk stopped)"
+        )
     return Result(
         name,
-        "aiohttp",
+        "wrk" if uses_wrk(options) else "aiohttp",
         n,
         [accepted, completed],
         notes,

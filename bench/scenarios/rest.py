@@ -14,7 +14,7 @@ import orjson
 from bench import accounts, loadgen
 from bench.harness import Harness
 from bench.report import Measurement, Percentiles, Result, Target
-from bench.scenarios import Options, ScenarioError, scenario
+from bench.scenarios import Options, ScenarioError, scenario, uses_wrk
 
 COMPLETION_TIMEOUT = 60.0
 POLL_INTERVAL = 0.5
@@ -30,11 +30,7 @@ async def _get_live(client: aiohttp.ClientSession, n: int) -> bool:
 
 @scenario("health", "GET /health/live: N keep-alive connections, closed loop")
 async def health(harness: Harness, options: Options) -> Result:
-    use_wrk = options.generator == "wrk" or (
-        options.generator == "auto" and loadgen.wrk_available()
-    )
-    if use_wrk and not loadgen.wrk_available():
-        raise ScenarioError("--generator wrk, but wrk is not on PATH")
+    use_wrk = uses_wrk(options)
     n = options.connections
     if use_wrk:
         url = f"{harness.base_url}/health/live"

@@ -11,6 +11,7 @@ import orjson
 from opentelemetry import trace
 from redis.asyncio import Redis
 
+from server import spans
 from server.hub.history import History, Position
 from server.settings import Settings
 from storage.coalescer import Coalescer
@@ -50,9 +51,7 @@ class ChannelPublisher:
         """`data_json` is the encoded payload; `sender` is {"user_id", "client_id"}, or None
         for the server itself."""
         head, tail = _frame(channel, data_json, sender)
-        with _tracer.start_as_current_span(
-            "realtime publish", kind=trace.SpanKind.PRODUCER
-        ) as span:
+        with spans.span(_tracer, "realtime publish", kind=trace.SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.destination.name", channel)
             return await self._batches.submit((channel, head, tail))
 
@@ -61,9 +60,7 @@ class ChannelPublisher:
     ) -> list[Position | BaseException]:
         """Several publications in order, in one round trip (one connection's burst)."""
         framed = [(channel, *_frame(channel, data, sender)) for channel, data, sender in items]
-        with _tracer.start_as_current_span(
-            "realtime publish", kind=trace.SpanKind.PRODUCER
-        ) as span:
+        with spans.span(_tracer, "realtime publish", kind=trace.SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.batch.message_count", len(items))
             return await self.history.publish_many(framed)
 
