@@ -145,7 +145,13 @@ class Settings(BaseSettings):
 
     # -- worker ------------------------------------------------------------------------------
     WORKER_PREFETCH: int = Field(
-        32, ge=1, le=1000, description="Messages the worker processes at once (AMQP prefetch)."
+        128,
+        ge=1,
+        le=1000,
+        description=(
+            "Messages the worker processes at once (AMQP prefetch); below ~64 the broker "
+            "waits for acks under load (docs/BENCHMARKS.md)."
+        ),
     )
     WORKER_SHUTDOWN_TIMEOUT: float = Field(
         10.0, gt=0, description="Seconds in-flight jobs get to finish when the worker stops."

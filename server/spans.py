@@ -17,12 +17,20 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 _NO_SPAN: AbstractContextManager[trace.Span] = nullcontext(trace.INVALID_SPAN)
+_installed = False
+
+
+def install(provider: TracerProvider) -> None:
+    """Make `provider` the process's tracer provider (OpenTelemetry allows one, for good)."""
+    global _installed
+    trace.set_tracer_provider(provider)
+    _installed = True
 
 
 def installed() -> bool:
-    """Whether spans are recorded: our TracerProvider is installed (an exporter is set, or a
-    test attached an in-memory one)."""
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    """Whether spans are recorded: install() ran (an exporter is set, or a test attached an
+    in-memory one). A flag, because the API's own lookup reads the environment each call."""
+    return _installed
 
 
 def span(tracer: trace.Tracer, name: str, **kwargs: Any) -> AbstractContextManager[trace.Span]:

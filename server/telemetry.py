@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from server import keys
+from server import keys, spans
 from server.settings import Settings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -193,7 +193,7 @@ def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) ->
     in-memory exporter: recording spans costs real CPU (more than half of a trivial
     request's), so without an exporter the no-op API is left in place."""
     current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
+    if spans.installed() and isinstance(current, TracerProvider):
         return current
     provider = TracerProvider(
         sampler=ParentBased(TraceIdRatioBased(settings.TRACING_SAMPLE_RATIO)),
@@ -212,7 +212,7 @@ def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) ->
         if not endpoint.endswith("/v1/traces"):
             endpoint += "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    trace.set_tracer_provider(provider)
+    spans.install(provider)
     if instrument_aiohttp:
         from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
 
