@@ -84,6 +84,8 @@ settings-docs: venv ## regenerate docs/CONFIGURATION.md and .env.example from Se
 	$(PY) -m server settings-docs --write
 
 bench: venv ## run the benchmarks and print a table (see docs/BENCHMARKS.md)
+	@command -v wrk >/dev/null 2>&1 || ./bench/install-wrk || \
+	  echo "note: wrk is not installed; the closed-loop HTTP scenarios use aiohttp's client (more CPU on the shared cores)"
 	$(PY) -m bench $(BENCH_ARGS)
 
 CLEAN_FIND := find . -path ./.venv -prune -o -path ./.git -prune -o \( -name __pycache__ \

@@ -143,6 +143,9 @@ class Fanout:
         self.measure_from = NEVER  # bounds (t) of the measured publications
         self.measure_until = NEVER
         self.latencies: array[int] = array("q")
+        # Set when the subscribers' arrivals are stamped by the kernel (stamp_arrivals):
+        # `latencies` then end at the arrival, these at this process's read.
+        self.read_latencies: array[int] | None = None
         self.last_delivery_ns = 0
         self.published = 0
         self.acked = 0
@@ -214,7 +217,7 @@ class Fanout:
         if not data.startswith(self._head, start):
             if data.startswith(PUBLICATION, start):  # another layout: find the offset
                 at = data.index(b'"offset":', start, end) + 9
-                self._delivery(ws.user, data, start, end, at, ws.recv_ns)
+                self._delivery(ws.user, data, start, end, at, ws.recv_ns, ws.read_ns)
             return
         at = start + self._offset_at
         comma = data.index(b",", at, end)
@@ -222,29 +225,40 @@ class Fanout:
             t = int(data[end - 18 : end - 2])
         else:
             t = int(data[data.rindex(b":", comma, end) + 1 : end - 2])
-        self._count(ws.user, int(data[at:comma]), t, ws.recv_ns)
+        self._count(ws.user, int(data[at:comma]), t, ws.recv_ns, ws.read_ns)
 
     def on_sse(self, stream: EventStream, event: bytes, data: bytes) -> None:
         if event == b"publication":
             at = data.index(b'"offset":') + 9
-            self._delivery(stream.user, data, 0, len(data), at, stream.recv_ns)
+            self._delivery(stream.user, data, 0, len(data), at, stream.recv_ns, stream.read_ns)
 
     def _delivery(
-        self, subscriber: Subscriber, data: bytes, start: int, end: int, at: int, recv_ns: int
+        self,
+        subscriber: Subscriber,
+        data: bytes,
+        start: int,
+        end: int,
+        at: int,
+        recv_ns: int,
+        read_ns: int,
     ) -> None:
         """One publication frame `data[start:end]` whose offset starts at `at`; it ends with
         `"data":{"t":<ns>}}`."""
         comma = data.index(b",", at, end)
         t = int(data[data.rindex(b":", comma, end) + 1 : end - 2])
-        self._count(subscriber, int(data[at:comma]), t, recv_ns)
+        self._count(subscriber, int(data[at:comma]), t, recv_ns, read_ns)
 
-    def _count(self, subscriber: Subscriber, offset: int, t: int, recv_ns: int) -> None:
+    def _count(
+        self, subscriber: Subscriber, offset: int, t: int, recv_ns: int, read_ns: int
+    ) -> None:
         """One delivery of the publication sent at `t`: gaps, latency, completion."""
         if offset != subscriber.last_offset + 1:
             subscriber.gaps += 1
         subscriber.last_offset = offset
         if self.measure_from <= t < self.measure_until:
             self.latencies.append(recv_ns + self.shift - t)
+            if self.read_latencies is not None:
+                self.read_latencies.append(read_ns + self.shift - t)
             subscriber.measured += 1
             self.last_delivery_ns = recv_ns
         left = self.remaining.get(t)

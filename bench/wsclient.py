@@ -13,7 +13,11 @@ of the bytes read) or, without one, to a queue read with `recv()` (setup steps).
 events and calls `on_event(stream, event, data)` for each.
 
 `recv_ns` on both is `time.perf_counter_ns()` when the bytes being parsed were read: every
-message of one read shares it, which is when the data reached this process.
+message of one read shares it, which is when the data reached this process. After
+`stamp_arrivals(ws)` a WebSocket is read with recvmsg() instead, and `recv_ns` is when the
+kernel received the data (SO_TIMESTAMPNS), while `read_ns` stays the time this process read
+it: one process reading 1,000 sockets reads the last one several milliseconds after it
+arrived, and the arrival time separates the server's delay from the generator's own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import base64
 import collections
 import hashlib
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -35,6 +40,9 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_HEAD = 65536
 _ZERO_MASK = b"\x00\x00\x00\x00"
 _perf_ns = time.perf_counter_ns
+SO_TIMESTAMPNS = 35  # Linux (asm-generic: x86-64, arm64); SCM_TIMESTAMPNS has the same value
+_TIMESPEC = struct.Struct("@qq")
+RECV_SIZE = 262144
 
 MessageFn = Callable[["WebSocket", int, bytes], None]
 FrameFn = Callable[["WebSocket", bytes, int, int], None]
@@ -94,6 +102,8 @@ class _HttpProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.recv_ns = 0
+        self.read_ns = 0
+        self._stamped: socket.socket | None = None  # see stamp_arrivals()
         self.user: Any = None  # free for the scenario (e.g. the subscriber's counters)
         self._head = b""
         self._open: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
@@ -105,6 +115,7 @@ class _HttpProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._unstamp()
         if not self._open.done():
             self._open.set_exception(exc or ConnectionError("connection closed during handshake"))
         if not self.lost.done():
@@ -145,8 +156,15 @@ class _HttpProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def abort(self) -> None:
+        self._unstamp()
         if self.transport is not None:
             self.transport.abort()
+
+    def _unstamp(self) -> None:
+        stamped, self._stamped = self._stamped, None
+        if stamped is not None:
+            asyncio.get_running_loop().remove_reader(stamped.fileno())
+            stamped.close()
 
 
 class WebSocket(_HttpProtocol):
@@ -169,7 +187,10 @@ class WebSocket(_HttpProtocol):
 
     # -- receiving ---------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        self.recv_ns = _perf_ns()
+        self.recv_ns = self.read_ns = _perf_ns()
+        self._received(data)
+
+    def _received(self, data: bytes) -> None:
         if not self._upgraded:
             rest = self._read_head(data)
             if not rest:
@@ -353,6 +374,46 @@ class WebSocket(_HttpProtocol):
             self.abort()
 
 
+def stamp_arrivals(ws: WebSocket) -> None:
+    """From now on, read `ws` with recvmsg() on a duplicate of its socket (the transport's
+    reading is paused) with SO_TIMESTAMPNS on: `recv_ns` becomes the kernel's receive time of
+    the last segment read, in perf_counter_ns() terms; `read_ns` the time of the read. Writes
+    still go through the transport; the duplicate is closed with the connection."""
+    assert ws.transport is not None
+    assert ws._upgraded
+    assert ws._stamped is None
+    loop = asyncio.get_running_loop()
+    original = ws.transport.get_extra_info("socket")
+    stamped = socket.socket(fileno=os.dup(original.fileno()))
+    stamped.setblocking(False)
+    stamped.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    ws.transport.pause_reading()
+    ws._stamped = stamped
+    ancillary = socket.CMSG_SPACE(_TIMESPEC.size)
+    realtime_shift = time.time_ns() - _perf_ns()  # CLOCK_REALTIME -> perf_counter_ns()
+
+    def readable() -> None:
+        try:
+            data, cmsgs, _, _ = stamped.recvmsg(RECV_SIZE, ancillary)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            ws.abort()  # the transport reports the loss (connection_lost)
+            return
+        if not data:  # the server closed its side
+            ws.abort()
+            return
+        ws.read_ns = _perf_ns()
+        ws.recv_ns = ws.read_ns
+        for level, kind, value in cmsgs:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                ws.recv_ns = seconds * 1_000_000_000 + nanoseconds - realtime_shift
+        ws._received(data)
+
+    loop.add_reader(stamped.fileno(), readable)
+
+
 async def connect(
     host: str,
     port: int,
@@ -397,7 +458,7 @@ class EventStream(_HttpProtocol):
         self._text = b""  # decoded body bytes not yet ending an event
 
     def data_received(self, data: bytes) -> None:
-        self.recv_ns = _perf_ns()
+        self.recv_ns = self.read_ns = _perf_ns()
         if not self._started:
             rest = self._read_head(data)
             if rest is None:

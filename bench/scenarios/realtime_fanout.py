@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
+from array import array
 
 from bench import realtime as rt
 from bench.harness import Harness
 from bench.report import Result, Target
 from bench.scenarios import Options, ScenarioError, scenario
-from bench.wsclient import WebSocket
+from bench.wsclient import WebSocket, stamp_arrivals
 
 SUBSCRIBERS = 1000
 SINGLE_WINDOW = 16  # one publisher: publications in flight (not yet received by everyone)
@@ -94,6 +96,9 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
     fanout, connections, took = await _setup(harness, 1)
     senders = fanout.publishers
     fanout = fanout.successor(0, senders, connections)  # open loop: published below
+    fanout.read_latencies = array("q")
+    for ws in connections:  # latency to the arrival at the subscriber's socket
+        stamp_arrivals(ws)
     loop = asyncio.get_running_loop()
     interval = 1 / LATENCY_RATE
 
@@ -124,11 +129,19 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
     row.target = Target(
         f"p99 < {LATENCY_P99_MS:g} ms, 0 lost", p99 < LATENCY_P99_MS and row.errors == 0 and drained
     )
+    read = dataclasses.replace(
+        row,
+        what="the same, until the generator read it",
+        latency_ms=rt.percentiles_ns(fanout.read_latencies),
+        target=None,
+    )
     notes = [
         f"ws-latency: open loop, one publication every {1000 * interval:g} ms; latency from the "
-        f"publisher's send to each subscriber's read ({len(fanout.latencies):,} samples); "
+        f"publisher's send to the data's arrival at each subscriber's socket (the kernel's "
+        f"receive time, SO_TIMESTAMPNS; {len(fanout.latencies):,} samples); the second row ends "
+        "when this one process, reading 1,000 sockets in turn, got to it; "
         f"setup (subscribe + first publication) {took}, quiet after close {quiet:.1f}s"
     ]
     return Result(
-        "ws-latency", "wsclient", SUBSCRIBERS, [row], notes, None, phase.cpu.cores_busy_pct
+        "ws-latency", "wsclient", SUBSCRIBERS, [row, read], notes, None, phase.cpu.cores_busy_pct
     )
