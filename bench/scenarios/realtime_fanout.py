@@ -129,17 +129,23 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
     row.target = Target(
         f"p99 < {LATENCY_P99_MS:g} ms, 0 lost", p99 < LATENCY_P99_MS and row.errors == 0 and drained
     )
+    reads = fanout.read_latencies
+    assert reads is not None
+    # A kernel timestamp after this process's read would mean a wrong clock conversion.
+    pairs = zip(fanout.latencies, reads, strict=True)
+    impossible = sum(1 for arrived, read_at in pairs if arrived > read_at)
     read = dataclasses.replace(
         row,
         what="the same, until the generator read it",
-        latency_ms=rt.percentiles_ns(fanout.read_latencies),
+        latency_ms=rt.percentiles_ns(reads),
         target=None,
     )
     notes = [
         f"ws-latency: open loop, one publication every {1000 * interval:g} ms; latency from the "
         f"publisher's send to the data's arrival at each subscriber's socket (the kernel's "
         f"receive time, SO_TIMESTAMPNS; {len(fanout.latencies):,} samples); the second row ends "
-        "when this one process, reading 1,000 sockets in turn, got to it; "
+        "when this one process, reading 1,000 sockets in turn, got to it; arrivals stamped "
+        f"after their read: {impossible}; "
         f"setup (subscribe + first publication) {took}, quiet after close {quiet:.1f}s"
     ]
     return Result(
