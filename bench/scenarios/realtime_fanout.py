@@ -97,8 +97,6 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
     senders = fanout.publishers
     fanout = fanout.successor(0, senders, connections)  # open loop: published below
     fanout.read_latencies = array("q")
-    for ws in connections:  # latency to the arrival at the subscriber's socket
-        stamp_arrivals(ws)
     loop = asyncio.get_running_loop()
     interval = 1 / LATENCY_RATE
 
@@ -109,6 +107,11 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
             fanout.publish()
 
     try:
+        for ws in connections:  # latency to the arrival at the subscriber's socket
+            try:
+                stamp_arrivals(ws)
+            except OSError as error:  # not Linux, or a kernel without SO_TIMESTAMPNS
+                raise ScenarioError(f"no kernel receive timestamps here: {error}") from error
         fanout.running = True
         await paced(options.warmup)
         before = harness.snapshot()
