@@ -76,7 +76,7 @@ class ServerPeer:
         self.recorder: MediaRecorder | None = None
         self._room_tracks = room_tracks
         self._on_closed = on_closed
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("track", self._on_track)
@@ -159,9 +159,16 @@ class ServerPeer:
             await self.close()
 
     async def close(self) -> None:
-        if self._closed:
+        """Close once. Another call meanwhile (the state change closing causes, a shutdown
+        racing a disconnect) waits until the first has finished, recording stored included,
+        so that nothing the close needs (the database pool) is closed under it."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        elif self._closing is asyncio.current_task():
             return
-        self._closed = True
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for bridge in self.bridges:

@@ -35,6 +35,7 @@ class PeerManager:
         self.relay = MediaRelay()
         self.peers: dict[str, ServerPeer] = {}
         self.by_connection: dict[str, ServerPeer] = {}
+        self._storing: set[ServerPeer] = set()  # closed, their recording being stored
         self.recordings = Path(settings.UPLOAD_DIR).resolve()
 
     @property
@@ -123,11 +124,17 @@ class PeerManager:
         return peer
 
     async def _forget(self, peer: ServerPeer) -> None:
+        """The peer closed: forget it, then store its recording (close_all() on shutdown
+        waits for that too, through `_storing`)."""
         self.peers.pop(peer.id, None)
         if peer.client_id is not None and self.by_connection.get(peer.client_id) is peer:
             del self.by_connection[peer.client_id]
         if peer.recording_path is not None and peer.recording_path.exists():
-            await self._register_recording(peer)
+            self._storing.add(peer)
+            try:
+                await self._register_recording(peer)
+            finally:
+                self._storing.discard(peer)
 
     async def _register_recording(self, peer: ServerPeer) -> None:
         """The finished recording becomes a file its owner (and admins) can download."""
@@ -169,9 +176,10 @@ class PeerManager:
             await peer.close()
 
     async def close_all(self) -> None:
-        await asyncio.gather(
-            *(peer.close() for peer in list(self.peers.values())), return_exceptions=True
-        )
+        """Close every peer and wait for every close under way, recordings stored included
+        (a peer closed by its connection's shutdown may still be storing one)."""
+        closing = {*self.peers.values(), *self._storing}
+        await asyncio.gather(*(peer.close() for peer in closing), return_exceptions=True)
 
     async def stats(self) -> list[dict[str, Any]]:
         return [await peer.stats() for peer in list(self.peers.values())]

@@ -17,6 +17,7 @@ from aiortc import RTCPeerConnection
 
 from server import keys
 from server.settings import Settings
+from signaling.peers import PeerManager
 from storage.db import transaction
 from storage.tables import files
 from tests.support.accounts import Account
@@ -216,9 +217,27 @@ async def test_a_peer_that_never_connects_fails_and_is_closed(
     assert states[-2:] == ["failed", "closed"], states
 
 
+@pytest.mark.parametrize("storing_delay", [0.0, 0.5], ids=["at-once", "slow-to-store"])
 async def test_shutdown_closes_every_peer_and_keeps_recordings(
-    client: Any, alice: Account, bob: Account, admin: Account, db: Any, upload_dir: Path
+    client: Any,
+    alice: Account,
+    bob: Account,
+    admin: Account,
+    db: Any,
+    upload_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    storing_delay: float,
 ) -> None:
+    """With a slow disk, the peer closed by its connection's going-away may still be storing
+    its recording when the app's resources close: shutdown waits for it (the database pool
+    closed under it once, and the recording was lost)."""
+    store = PeerManager._register_recording
+
+    async def slow_store(self: PeerManager, peer: Any) -> None:
+        await asyncio.sleep(storing_delay)
+        await store(self, peer)
+
+    monkeypatch.setattr(PeerManager, "_register_recording", slow_store)
     room = await create_room(client, alice, media=False)
     a, pc_a = await member_with_peer(client, alice, room)
     recorded = await create_room(client, bob, record=True)
