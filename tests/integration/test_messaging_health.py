@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from server.app import create_app
-from server.telemetry import configure_tracing
 from tests.integration.test_api_keys import as_key, create_key
 from tests.integration.test_messaging_support import accepted, marker, rows
 from tests.support.accounts import Account
+from tests.support.tracing import named, spans_in_memory
 from tests.support.waiting import eventually
 from workers.process import worker_running
 from workers.topology import CONCERNS
@@ -113,22 +112,13 @@ async def test_a_stopped_worker_is_no_longer_listed(
 
 @pytest.fixture
 def spans(settings: Any) -> Iterator[InMemorySpanExporter]:
-    """Tracing as with an OTLP endpoint, but exporting into memory."""
-    provider = configure_tracing(settings)
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()
+    with spans_in_memory(settings) as exporter:
+        yield exporter
 
 
 @pytest.fixture
 def app(settings: Any, spans: InMemorySpanExporter) -> Any:
     return create_app(settings)
-
-
-def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
-    return [span for span in spans if span.name == name]
 
 
 async def test_one_trace_from_the_request_to_the_live_push(

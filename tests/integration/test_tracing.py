@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from server.app import create_app
-from server.telemetry import configure_tracing
+from tests.support.tracing import named, spans_in_memory
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -21,22 +20,13 @@ pytestmark = pytest.mark.usefixtures("clean_tables")
 
 @pytest.fixture
 def spans(settings: Any) -> Iterator[InMemorySpanExporter]:
-    """Tracing as with an OTLP endpoint, but exporting into memory."""
-    provider = configure_tracing(settings)
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()  # the provider keeps the processor, but it exports no more
+    with spans_in_memory(settings) as exporter:
+        yield exporter
 
 
 @pytest.fixture
 def app(settings: Any, spans: InMemorySpanExporter) -> Any:
     return create_app(settings)
-
-
-def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
-    return [span for span in spans if span.name == name]
 
 
 async def test_http_request_relay_and_worker_share_one_trace(
