@@ -52,6 +52,7 @@ class Poster:
     repeats instead (whose message ids then come from the database: `ids_since`)."""
 
     path = PATH
+    per_request = 1
 
     def __init__(self, headers: dict[str, str], user_id: int) -> None:
         self.headers = {**JSON, **headers}
@@ -77,6 +78,7 @@ class BatchPoster:
     /messaging/batch request and remembers every accepted message_id."""
 
     path = BATCH_PATH
+    per_request = BATCH
 
     def __init__(self, headers: dict[str, str], user_id: int) -> None:
         self.headers = {**JSON, **headers}

@@ -385,8 +385,12 @@ def stamp_arrivals(ws: WebSocket) -> None:
     loop = asyncio.get_running_loop()
     original = ws.transport.get_extra_info("socket")
     stamped = socket.socket(fileno=os.dup(original.fileno()))
-    stamped.setblocking(False)
-    stamped.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    try:
+        stamped.setblocking(False)
+        stamped.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        stamped.close()
+        raise
     ws.transport.pause_reading()
     ws._stamped = stamped
     ancillary = socket.CMSG_SPACE(_TIMESPEC.size)

@@ -261,9 +261,11 @@ async def _throughput(
         "completion was observed",
     ]
     if uses_wrk(options):
+        expected = run.ok * poster_class.per_request
         notes.append(
-            f"{name}: wrk read {run.ok:,} answers 202; the database holds {len(ids):,} messages "
-            "of the phase (the difference: requests under way when wrk stopped)"
+            f"{name}: wrk read {run.ok:,} answers 202 ({expected:,} messages); the database "
+            f"holds {len(ids):,} messages of the phase (more: requests under way when wrk "
+            "stopped)"
         )
     return Result(
         name,
