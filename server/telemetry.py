@@ -15,7 +15,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -192,9 +192,8 @@ def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) ->
     Called only when tracing is active (an endpoint is set), or by tests that attach an
     in-memory exporter: recording spans costs real CPU (more than half of a trivial
     request's), so without an exporter the no-op API is left in place."""
-    current = trace.get_tracer_provider()
-    if spans.installed() and isinstance(current, TracerProvider):
-        return current
+    if spans.installed():
+        return cast(TracerProvider, trace.get_tracer_provider())
     provider = TracerProvider(
         sampler=ParentBased(TraceIdRatioBased(settings.TRACING_SAMPLE_RATIO)),
         resource=Resource.create(

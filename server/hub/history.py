@@ -100,8 +100,8 @@ class History:
     def bus_channel(self, channel: str) -> str:
         return f"{self.prefix}:bus:{channel}"
 
-    def _args(self, channel: str, head: bytes, tail: bytes, now_ms: int) -> list[Any]:
-        return [self.size, self.ttl_ms, new_epoch(), head, tail, self.bus_channel(channel), now_ms]
+    def _args(self, channel: str, head: bytes, tail: bytes, now_ms: int, epoch: str) -> list[Any]:
+        return [self.size, self.ttl_ms, epoch, head, tail, self.bus_channel(channel), now_ms]
 
     async def publish_many(
         self, items: list[tuple[str, bytes, bytes]]
@@ -136,12 +136,14 @@ class History:
         ]
 
     async def _run_publish(self, items: list[tuple[str, bytes, bytes]], now: int) -> list[Any]:
+        # The epoch a channel starts with if it has none; one random draw serves the whole
+        # pipeline (a channel takes it at most once, and channels may share one).
+        epoch = new_epoch()
         async with self.redis.pipeline(transaction=False) as pipe:
             for channel, head, tail in items:
                 keys = self.keys(channel)
-                pipe.evalsha(
-                    self._publish.sha, len(keys), *keys, *self._args(channel, head, tail, now)
-                )
+                args = self._args(channel, head, tail, now, epoch)
+                pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
     async def position(self, channel: str) -> Position:
