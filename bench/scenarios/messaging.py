@@ -120,30 +120,32 @@ async def messaging_batch_throughput(harness: Harness, options: Options) -> Resu
 async def _load(
     harness: Harness,
     client: aiohttp.ClientSession,
-    options: Options,
+    wrk: bool,
+    connections: int,
     poster: msg.Poster | msg.BatchPoster,
     duration: float,
 ) -> loadgen.LoadRun:
     """One closed-loop phase of `poster`'s requests: wrk repeating its fixed request, or
-    aiohttp's client in this process (see uses_wrk)."""
-    n = options.connections
-    if not uses_wrk(options):
-        return await loadgen.closed_loop(client, poster, n, duration)
+    aiohttp's client in this process."""
+    if not wrk:
+        return await loadgen.closed_loop(client, poster, connections, duration)
     url = f"{harness.base_url}{poster.path}"
     body = poster.fixed_body()
-    return await loadgen.wrk(url, n, duration, method="POST", headers=poster.headers, body=body)
+    return await loadgen.wrk(
+        url, connections, duration, method="POST", headers=poster.headers, body=body
+    )
 
 
 async def _accepted(
     harness: Harness,
-    options: Options,
+    wrk: bool,
     poster: msg.Poster | msg.BatchPoster,
     created_by: int,
     since: datetime,
 ) -> list[str]:
     """Ids of the messages a _load() phase got accepted: read from the answers (aiohttp), or
     from the database (wrk does not hand the answers' bodies back)."""
-    if not uses_wrk(options):
+    if not wrk:
         return poster.ids
     await asyncio.sleep(WRK_SETTLE)
     return await asyncio.to_thread(msg.ids_since, harness, created_by, since)
@@ -159,6 +161,7 @@ async def _throughput(
     target: bool,
 ) -> Result:
     n = options.connections
+    wrk = uses_wrk(options)
     notes: list[str] = []
     async with loadgen.session(harness.base_url, n) as client:
         admin, user_id, _ = await _accounts(harness, client)
@@ -167,8 +170,8 @@ async def _throughput(
             if options.warmup > 0:  # also proves the relay and the worker run
                 warm = poster_class(admin, user_id)
                 since = await asyncio.to_thread(msg.db_now, harness)
-                warm_run = await _load(harness, client, options, warm, options.warmup)
-                warm_ids = await _accepted(harness, options, warm, owners[0], since)
+                warm_run = await _load(harness, client, wrk, n, warm, options.warmup)
+                warm_ids = await _accepted(harness, wrk, warm, owners[0], since)
                 processed, _, _ = await msg.wait_processed(harness, warm_ids, COMPLETION_TIMEOUT)
                 if not warm_ids or processed < len(warm_ids):
                     raise ScenarioError(
@@ -182,9 +185,9 @@ async def _throughput(
             pg_before = await asyncio.to_thread(msg.pg_counters, harness)
             since = await asyncio.to_thread(msg.db_now, harness)
             before = harness.snapshot()
-            run = await _load(harness, client, options, poster, options.duration)
+            run = await _load(harness, client, wrk, n, poster, options.duration)
             loaded = harness.snapshot()
-            ids = await _accepted(harness, options, poster, owners[0], since)
+            ids = await _accepted(harness, wrk, poster, owners[0], since)
             if not ids:
                 raise ScenarioError(f"no message accepted ({dict(run.errors)})")
             at_end_of_load = (
@@ -260,7 +263,7 @@ async def _throughput(
         f"of a core and the cores {total_cpu.cores_busy_pct}% busy from the first POST until "
         "completion was observed",
     ]
-    if uses_wrk(options):
+    if wrk:
         expected = run.ok * poster_class.per_request
         notes.append(
             f"{name}: wrk read {run.ok:,} answers 202 ({expected:,} messages); the database "
@@ -269,7 +272,7 @@ async def _throughput(
         )
     return Result(
         name,
-        "wrk" if uses_wrk(options) else "aiohttp",
+        "wrk" if wrk else "aiohttp",
         n,
         [accepted, completed],
         notes,
