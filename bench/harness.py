@@ -26,7 +26,7 @@ import psycopg2
 
 from bench import system
 from bench.system import CpuSnapshot
-from server.settings import ConfigError, Settings, load_settings
+from server.kernel.settings import ConfigError, Settings, load_settings
 from storage.db import dsn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

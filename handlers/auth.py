@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys
-from server.auth.principal import PERSON, USER_READ, Access, Principal, Role
+from handlers.http import client_address, json_response
+from handlers.openapi import endpoint
+from server.auth.authenticator import authenticator_key
 from server.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -22,19 +23,21 @@ from server.auth.schemas import (
     UserCreate,
     UserOut,
 )
-from server.errors import Forbidden, NotFound, Unauthorized
-from server.http import client_address, json_response
-from server.openapi import endpoint
-from server.security import apikeys as key_format
+from server.auth.service import auth_service_key
+from server.auth.throttle import login_throttle_key
+from server.kernel.errors import Forbidden, NotFound, Unauthorized
+from server.kernel.principal import PERSON, USER_READ, Access, Principal, Role
+from server.kernel.security import apikeys as key_format
+from server.kernel.settings import settings_key
 from storage import api_keys, sessions, users
-from storage.db import transaction
+from storage.db import db_key, transaction
 
 TICKET_ACCESS = Access(scope="realtime")
 
 
 def _address(request: web.Request) -> str:
     return client_address(
-        request, trust_forwarded_for=request.app[keys.settings].TRUST_FORWARDED_FOR
+        request, trust_forwarded_for=request.app[settings_key].TRUST_FORWARDED_FOR
     )
 
 
@@ -44,8 +47,8 @@ def _address(request: web.Request) -> str:
 async def register(request: web.Request, body: UserCreate) -> web.Response:
     """Creates an account with the `user` role. The password needs 8+ characters and must
     not be a common password or your email/username; there are no composition rules."""
-    async with transaction(request.app[keys.db]) as conn:
-        user = await request.app[keys.auth_service].register_user(conn, user_data=body)
+    async with transaction(request.app[db_key]) as conn:
+        user = await request.app[auth_service_key].register_user(conn, user_data=body)
     return json_response(user, status=201)
 
 
@@ -61,17 +64,17 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
     """JSON `{email or username, password}` or the OAuth2 password form
     (`username`, `password`). Unknown accounts and wrong passwords get the same answer.
     Failed attempts are throttled per account and per address (429 with Retry-After)."""
-    throttle = request.app[keys.login_throttle]
+    throttle = request.app[login_throttle_key]
     address = _address(request)
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         known = await users.find_by_login(conn, body.login)
     # One counter per account, whichever login (email or username) is typed; unknown
     # logins are counted by what was typed, so both look the same from outside.
     account = f"user:{known['id']}" if known is not None else f"login:{body.login.lower()}"
     await throttle.check(account, address)
-    service = request.app[keys.auth_service]
+    service = request.app[auth_service_key]
     try:
-        async with transaction(request.app[keys.db]) as conn:
+        async with transaction(request.app[db_key]) as conn:
             result = await service.login(
                 conn,
                 email=body.login,
@@ -90,13 +93,13 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
 async def refresh(request: web.Request, body: RefreshIn) -> web.Response:
     """Spends the refresh token and returns a new pair. Presenting a spent refresh token
     again ends that whole session (someone replayed it) and answers 401."""
-    async with transaction(request.app[keys.db]) as conn:
-        outcome = await request.app[keys.auth_service].refresh(
+    async with transaction(request.app[db_key]) as conn:
+        outcome = await request.app[auth_service_key].refresh(
             conn, body.refresh_token, user_agent=request.headers.get("User-Agent")
         )
     if outcome.revoked_session is not None:
-        auth = request.app[keys.auth]
-        async with transaction(request.app[keys.db]) as conn:
+        auth = request.app[authenticator_key]
+        async with transaction(request.app[db_key]) as conn:
             session = await sessions.get(conn, outcome.revoked_session)
         if session is not None:
             await auth.sessions_revoked([session["id"]], session["user_id"], "refresh token reused")
@@ -111,27 +114,27 @@ async def refresh(request: web.Request, body: RefreshIn) -> web.Response:
 @endpoint(summary="Log out", tags=["auth"], body=RefreshIn, auth=USER_READ, status=204)
 async def logout(request: web.Request, body: RefreshIn, principal: Principal) -> web.Response:
     """Ends the session of this refresh token (one of yours); its access tokens stop at once."""
-    async with transaction(request.app[keys.db]) as conn:
-        ended = await request.app[keys.auth_service].logout(
+    async with transaction(request.app[db_key]) as conn:
+        ended = await request.app[auth_service_key].logout(
             conn, body.refresh_token, user_id=principal.user_id
         )
     if ended is not None:
-        await request.app[keys.auth].sessions_revoked([ended], principal.user_id, "logout")
+        await request.app[authenticator_key].sessions_revoked([ended], principal.user_id, "logout")
     return web.Response(status=204)
 
 
 @endpoint(summary="Log out everywhere", tags=["auth"], auth=PERSON, status=204)
 async def logout_all(request: web.Request, principal: Principal) -> web.Response:
     """Ends every session of yours, this one included."""
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         ended = await sessions.revoke_all(conn, principal.user_id, "logout-all")
-    await request.app[keys.auth].sessions_revoked(ended, principal.user_id, "logout-all")
+    await request.app[authenticator_key].sessions_revoked(ended, principal.user_id, "logout-all")
     return web.Response(status=204)
 
 
 @endpoint(summary="Your live sessions", tags=["auth"], auth=PERSON, response=list[SessionOut])
 async def list_sessions(request: web.Request, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         rows = await sessions.list_live(conn, principal.user_id)
     return json_response(
         [
@@ -152,13 +155,13 @@ async def list_sessions(request: web.Request, principal: Principal) -> web.Respo
 async def end_session(
     request: web.Request, path: SessionPath, principal: Principal
 ) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         ended = await sessions.revoke(
             conn, path.session_id, "ended by user", user_id=principal.user_id
         )
     if ended is None:
         raise NotFound("no live session of yours has this id")
-    await request.app[keys.auth].sessions_revoked(
+    await request.app[authenticator_key].sessions_revoked(
         [path.session_id], principal.user_id, "ended by user"
     )
     return web.Response(status=204)
@@ -174,8 +177,8 @@ async def ws_ticket(request: web.Request, principal: Principal) -> web.Response:
     """Browsers cannot set headers on WebSocket or EventSource: open them with
     `?ticket=...`. A ticket works once, within a few seconds, and only for the session (or
     API key) that asked for it."""
-    ticket = await request.app[keys.auth].issue_ticket(principal)
-    ttl = request.app[keys.settings].TICKET_TTL
+    ticket = await request.app[authenticator_key].issue_ticket(principal)
+    ttl = request.app[settings_key].TICKET_TTL
     return json_response(
         TicketOut(ticket=ticket, expires_in=ttl), headers={"Cache-Control": "no-store"}
     )
@@ -204,7 +207,7 @@ async def create_api_key(
             "only admins can create keys with the admin scope", code="insufficient_role"
         )
     generated = key_format.generate_api_key()
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await api_keys.create(
             conn,
             user_id=principal.user_id,
@@ -225,7 +228,7 @@ async def create_api_key(
     response=list[ApiKeyOut],
 )
 async def list_api_keys(request: web.Request, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         rows = await api_keys.list_for_user(conn, principal.user_id)
     return json_response([_key_out(row) for row in rows])
 
@@ -241,9 +244,11 @@ async def list_api_keys(request: web.Request, principal: Principal) -> web.Respo
 async def delete_api_key(
     request: web.Request, path: ApiKeyPath, principal: Principal
 ) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await api_keys.revoke(conn, path.key_id, principal.user_id)
     if row is None:
         raise NotFound("no API key of yours has this id")
-    await request.app[keys.auth].api_key_revoked(row["lookup_id"], row["id"], principal.user_id)
+    await request.app[authenticator_key].api_key_revoked(
+        row["lookup_id"], row["id"], principal.user_id
+    )
     return web.Response(status=204)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys
-from server.http import json_response
-from server.openapi import build_spec
+from handlers.http import json_response
+from handlers.openapi import build_spec, openapi_cache_key
+from server.kernel.settings import settings_key
 
 DESCRIPTION = (
     "REST, WebSocket, Server-Sent Events and WebRTC signaling with one authentication, "
@@ -40,15 +40,15 @@ REDOC_PAGE = """<!doctype html>
 
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document, built once from the routes."""
-    cache = request.app[keys.openapi_cache]
+    cache = request.app[openapi_cache_key]
     if "spec" not in cache:
-        settings = request.app[keys.settings]
+        settings = request.app[settings_key]
         cache["spec"] = build_spec(request.app, title=settings.APP_NAME, description=DESCRIPTION)
     return json_response(cache["spec"])
 
 
 def _page(template: str, request: web.Request) -> web.Response:
-    title = request.app[keys.settings].APP_NAME
+    title = request.app[settings_key].APP_NAME
     return web.Response(
         text=template.format(title=title),
         content_type="text/html",

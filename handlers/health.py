@@ -7,10 +7,10 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import keys
-from server.errors import ServiceUnavailable
-from server.http import json_response
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.kernel.errors import ServiceUnavailable
+from server.monitor import monitor_key
 
 
 class Live(BaseModel):
@@ -38,7 +38,7 @@ async def live(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Checks PostgreSQL, Redis and RabbitMQ concurrently (2 s each). 503 names the services
     that are down; `error.details.services` has every service's status and latency."""
-    results = await request.app[keys.monitor].check_all()
+    results = await request.app[monitor_key].check_all()
     services = {status.name: status.as_dict() for status in results}
     down = [status.name for status in results if not status.ok]
     if down:

@@ -11,13 +11,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from handlers.http import json_response
 from handlers.messaging_health import collect
-from server import keys
-from server.auth.principal import Access, Principal, Role
-from server.errors import BadRequest, Conflict, PayloadTooLarge
-from server.http import json_response
-from server.openapi import Handler, endpoint
-from workers.messages import (
+from handlers.openapi import Handler, endpoint
+from server.kernel.errors import BadRequest, Conflict, PayloadTooLarge
+from server.kernel.principal import Access, Principal, Role
+from workers.messaging.acceptor import (
     AdminNotification,
     IdempotencyConflict,
     MessageTooLarge,
@@ -25,6 +24,7 @@ from workers.messages import (
     Payload,
     SystemEvent,
     UserNotification,
+    acceptor_key,
 )
 
 PUBLISH = Access(role=Role.admin, scope="messaging", api_key_role=Role.user)
@@ -46,7 +46,7 @@ async def _accept(
             code="bad_idempotency_key",
         )
     try:
-        accepted = await request.app[keys.acceptor].accept(
+        accepted = await request.app[acceptor_key].accept(
             kind, body, created_by=principal.user_id, idempotency_key=key
         )
     except IdempotencyConflict as error:

@@ -16,19 +16,19 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers.http import json_response
 from handlers.messaging import MAX_IDEMPOTENCY_KEY, PUBLISH
-from server import keys
-from server.auth.principal import Principal
-from server.http import json_response
-from server.openapi import endpoint
-from storage.db import IntegrityViolation, InvalidData
-from workers.messages import (
+from handlers.openapi import endpoint
+from server.kernel.errors import IntegrityViolation, InvalidData
+from server.kernel.principal import Principal
+from workers.messaging.acceptor import (
     AdminNotification,
     IdempotencyConflict,
     MessageTooLarge,
     OrderProcessing,
     SystemEvent,
     UserNotification,
+    acceptor_key,
 )
 
 MAX_BATCH = 500
@@ -102,7 +102,7 @@ class BatchAccepted(BaseModel):
 async def send_batch(
     request: web.Request, body: MessageBatch, principal: Principal
 ) -> web.Response:
-    acceptor = request.app[keys.acceptor]
+    acceptor = request.app[acceptor_key]
 
     async def one(item: AnyItem) -> ItemResult:
         try:

@@ -11,16 +11,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from server import keys
+from server.kernel.settings import settings_key
 from storage import outbox
-from storage.db import connect
-from workers.topology import CONCERNS, Topology
+from storage.db import connect, db_key
+from storage.redis import redis_key
+from workers.broker.amqp import amqp_key
+from workers.broker.topology import CONCERNS, Topology
 
 STALE_OUTBOX_SECONDS = 30
 
 
 async def _queues(app: web.Application, topology: Topology) -> dict[str, Any]:
-    connection = await app[keys.amqp].wait_connected(2)
+    connection = await app[amqp_key].wait_connected(2)
     channel = await connection.channel(publisher_confirms=False)
     try:
         report: dict[str, Any] = {}
@@ -39,22 +41,22 @@ async def _queues(app: web.Application, topology: Topology) -> dict[str, Any]:
 
 
 async def _outbox(app: web.Application) -> dict[str, Any]:
-    async with connect(app[keys.db]) as conn:
+    async with connect(app[db_key]) as conn:
         count, age = await outbox.backlog(conn)
     return {"backlog": count, "oldest_age_seconds": None if age is None else round(age, 3)}
 
 
 async def _workers(app: web.Application) -> list[dict[str, Any]]:
-    redis = app[keys.redis]
-    prefix = app[keys.settings].REDIS_PREFIX
+    redis = app[redis_key]
+    prefix = app[settings_key].REDIS_PREFIX
     found = [key async for key in redis.scan_iter(match=f"{prefix}:workers:*", count=100)]
     values = await redis.mget(found) if found else []
     return sorted((orjson.loads(v) for v in values if v), key=lambda w: str(w["worker_id"]))
 
 
 async def collect(app: web.Application) -> dict[str, Any]:
-    topology = Topology.from_settings(app[keys.settings])
-    amqp = app[keys.amqp]
+    topology = Topology.from_settings(app[settings_key])
+    amqp = app[amqp_key]
     queues, backlog, workers = await asyncio.gather(
         _queues(app, topology), _outbox(app), _workers(app), return_exceptions=True
     )

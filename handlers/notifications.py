@@ -8,13 +8,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from server import keys
-from server.auth.principal import USER_READ, USER_WRITE, Principal
-from server.errors import NotFound
-from server.http import json_response
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.kernel.errors import NotFound
+from server.kernel.principal import USER_READ, USER_WRITE, Principal
 from storage import notifications
-from storage.db import transaction
+from storage.db import db_key, transaction
 
 
 class NotificationQuery(BaseModel):
@@ -56,7 +55,7 @@ async def list_mine(
     request: web.Request, query: NotificationQuery, principal: Principal
 ) -> web.Response:
     """Newest first; `unread=true` for those not yet read."""
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         rows, total = await notifications.for_user(
             conn,
             principal.user_id,
@@ -81,7 +80,7 @@ async def list_mine(
 async def mark_read(
     request: web.Request, path: NotificationPath, principal: Principal
 ) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await notifications.mark_read(conn, path.notification_id, principal.user_id)
     if row is None:
         raise NotFound("no notification of yours has this id")

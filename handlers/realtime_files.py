@@ -1,5 +1,5 @@
 """Files: GET /realtime/files/{id} (streamed, with Range) and POST /realtime/binary/upload
-(multipart, streamed to disk). WebSocket uploads are in handlers/realtime_session.py."""
+(multipart, streamed to disk). WebSocket uploads are in server/hub/session.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from server import keys
-from server.auth.principal import Access, Principal
-from server.errors import (
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.auth.authenticator import authenticator_key
+from server.files.uploads import Upload, safe_mime, uploads_key
+from server.hub.channels import MAX_CHANNEL_LENGTH
+from server.hub.hub import hub_key
+from server.kernel.errors import (
     AppError,
     BadRequest,
     NotFound,
@@ -25,13 +29,11 @@ from server.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from server.http import json_response
-from server.hub.channels import MAX_CHANNEL_LENGTH, ChannelError
-from server.hub.protocol import ProtocolError
-from server.hub.uploads import Upload, UploadError, safe_mime
-from server.openapi import endpoint
+from server.kernel.principal import Access, Principal
+from server.kernel.realtime_errors import ChannelError, ProtocolError, UploadError
+from server.kernel.settings import settings_key
 from storage import files
-from storage.db import transaction
+from storage.db import db_key, transaction
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,14 @@ async def download(request: web.Request) -> web.StreamResponse:
     """The file's bytes, streamed from disk; Range requests work (206). Allowed: the owner,
     admins, and whoever may subscribe to the channel the file was announced on.
     Browsers may authenticate with `?ticket=` (POST /auth/ws-ticket)."""
-    principal = await request.app[keys.auth].authenticate_connection(request, READ)
+    principal = await request.app[authenticator_key].authenticate_connection(request, READ)
     try:
         file_id = uuid.UUID(request.match_info["file_id"])
     except ValueError:
         raise NotFound("no such file") from None
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await files.get(conn, file_id)
-    hub = request.app[keys.hub]
+    hub = request.app[hub_key]
 
     def may_subscribe(name: str) -> bool:
         try:
@@ -70,7 +72,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             return False
         return True
 
-    uploads = request.app[keys.uploads]
+    uploads = request.app[uploads_key]
     if (
         row is None
         or row["status"] != "complete"
@@ -114,9 +116,9 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
     Streamed to disk as it arrives; announced on the channel when given."""
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("send multipart/form-data with a `file` part")
-    settings = request.app[keys.settings]
-    hub = request.app[keys.hub]
-    uploads = request.app[keys.uploads]
+    settings = request.app[settings_key]
+    hub = request.app[hub_key]
+    uploads = request.app[uploads_key]
     try:
         reader = await request.multipart()
     except ValueError as error:  # no or a bad boundary

@@ -9,14 +9,14 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from server import keys
-from server.auth.principal import Access, Principal, Role
-from server.errors import BadRequest, Forbidden, ServiceUnavailable
-from server.http import json_response
-from server.hub.protocol import ProtocolError
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.hub.hub import hub_key
+from server.kernel.errors import BadRequest, Forbidden, ServiceUnavailable
+from server.kernel.principal import Access, Principal, Role
+from server.kernel.realtime_errors import ProtocolError
 from storage import notifications
-from storage.db import transaction
+from storage.db import db_key, transaction
 
 REALTIME = Access(scope="realtime")
 REALTIME_ADMIN = Access(role=Role.admin, scope="realtime")
@@ -97,7 +97,7 @@ def _sender(principal: Principal) -> dict[str, Any]:
 
 def _channel(request: web.Request, name: str) -> Any:
     try:
-        return request.app[keys.hub].parse_channel(name)
+        return request.app[hub_key].parse_channel(name)
     except ProtocolError as error:
         raise BadRequest(error.message, code=error.code) from None
 
@@ -114,7 +114,7 @@ async def send(request: web.Request, body: SendIn, principal: Principal) -> web.
     """To `user_id`: a publication on `user:<id>` (kept in its history; every connection
     of that user receives it). To `client_id`: one connection, wherever it is; only your
     own connections unless you are an admin."""
-    hub = request.app[keys.hub]
+    hub = request.app[hub_key]
     data = orjson.dumps(body.data)
     if body.user_id is not None:
         position = await hub.publish(f"user:{body.user_id}", data, _sender(principal))
@@ -143,7 +143,7 @@ async def broadcast(request: web.Request, body: BroadcastIn, principal: Principa
     """Any channel, including server-only ones (`system`, `user:<id>`). Admins, and API keys
     of admins with the `realtime` scope."""
     channel = _channel(request, body.channel)
-    position = await request.app[keys.hub].publish(
+    position = await request.app[hub_key].publish(
         channel.name, orjson.dumps(body.data), _sender(principal)
     )
     return json_response(
@@ -170,7 +170,7 @@ async def send_notification(
         if body.user_id is not None
         else _channel(request, body.channel or "").name
     )
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await notifications.create(
             conn,
             user_id=body.user_id,
@@ -182,7 +182,7 @@ async def send_notification(
         )
     out = NotificationOut.model_validate(row)
     payload = {"kind": "notification", **out.model_dump(mode="json", exclude={"cursor"})}
-    position = await request.app[keys.hub].publish(name, orjson.dumps(payload), _sender(principal))
+    position = await request.app[hub_key].publish(name, orjson.dumps(payload), _sender(principal))
     out.cursor = position.cursor
     return json_response(out, status=201)
 
@@ -196,7 +196,7 @@ async def send_notification(
     errors=[400],
 )
 async def presence(request: web.Request, path: ChannelPath, principal: Principal) -> web.Response:
-    hub = request.app[keys.hub]
+    hub = request.app[hub_key]
     channel = _channel(request, path.name)
     try:
         hub.check(hub.channels.check_subscribe, principal, channel)
@@ -220,7 +220,7 @@ async def presence(request: web.Request, path: ChannelPath, principal: Principal
 )
 async def stats(request: web.Request, principal: Principal) -> web.Response:
     """Connections, channels, queue depths and counters per node (nodes report every 5 s)."""
-    hub = request.app[keys.hub]
+    hub = request.app[hub_key]
     try:
         nodes = await hub.cluster_stats()
     except OSError as error:

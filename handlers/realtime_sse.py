@@ -15,11 +15,13 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from handlers.realtime_ws import authenticate
-from server import keys
-from server.errors import BadRequest, Forbidden
 from server.hub.connection import Delivery, SSEConnection
 from server.hub.history import parse_cursor
-from server.hub.protocol import ProtocolError, encode
+from server.hub.hub import hub_key
+from server.hub.protocol import encode
+from server.kernel.errors import BadRequest, Forbidden
+from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import settings_key
 
 MAX_SSE_CHANNELS = 16
 
@@ -47,8 +49,8 @@ def _since(value: str, names: list[str]) -> dict[str, str]:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    settings = request.app[keys.settings]
-    hub = request.app[keys.hub]
+    settings = request.app[settings_key]
+    hub = request.app[hub_key]
     principal = await authenticate(request)
     names = [n for n in request.query.get("channels", "").split(",") if n]
     if not names or len(names) > MAX_SSE_CHANNELS or len(set(names)) != len(names):

@@ -9,13 +9,15 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from handlers.realtime_session import RealtimeSession
-from server import keys
-from server.auth.principal import Access, Principal
-from server.errors import Forbidden
-from server.http import origin_allowed
+from handlers.http import origin_allowed
+from server.auth.authenticator import authenticator_key
 from server.hub.connection import WebSocketConnection
+from server.hub.hub import hub_key
 from server.hub.protocol import Close, encode
+from server.hub.session import RealtimeSession
+from server.kernel.errors import Forbidden
+from server.kernel.principal import Access, Principal
+from server.kernel.settings import settings_key
 
 REALTIME = Access(scope="realtime")
 log = logging.getLogger(__name__)
@@ -24,15 +26,15 @@ log = logging.getLogger(__name__)
 async def authenticate(request: web.Request) -> Principal:
     """Who opens this WebSocket or event stream: Origin checked first (a foreign page is
     refused even with valid credentials), then the header, API key or single-use ticket."""
-    if not origin_allowed(request, request.app[keys.settings].WS_ALLOWED_ORIGINS):
+    if not origin_allowed(request, request.app[settings_key].WS_ALLOWED_ORIGINS):
         raise Forbidden("this Origin may not connect", code="origin_not_allowed")
-    return await request.app[keys.auth].authenticate_connection(request, REALTIME)
+    return await request.app[authenticator_key].authenticate_connection(request, REALTIME)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
     credentials, 403 for a foreign Origin or an API key without the realtime scope."""
-    settings = request.app[keys.settings]
+    settings = request.app[settings_key]
     principal = await authenticate(request)
     ws = web.WebSocketResponse(
         heartbeat=settings.WS_HEARTBEAT,
@@ -42,7 +44,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     transport = request.transport
     assert transport is not None
-    hub = request.app[keys.hub]
+    hub = request.app[hub_key]
     connection = WebSocketConnection(principal, settings, hub.mark_dirty, ws, transport)
     hub.register(connection)
     session = RealtimeSession(request.app, connection)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import __version__, keys
-from server.http import json_response
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server import __version__
+from server.kernel.settings import settings_key
 
 
 class AppInfo(BaseModel):
@@ -22,7 +23,7 @@ class AppInfo(BaseModel):
 @endpoint(summary="Application info", tags=["core"], response=AppInfo)
 async def app_info(request: web.Request) -> web.Response:
     """Name, version, environment and the enabled components."""
-    settings = request.app[keys.settings]
+    settings = request.app[settings_key]
     return json_response(
         AppInfo(
             name=settings.APP_NAME,

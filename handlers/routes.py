@@ -18,7 +18,6 @@ from handlers import (
     pages,
     realtime_files,
     realtime_rest,
-    realtime_session,
     realtime_sse,
     realtime_ws,
     root,
@@ -27,15 +26,13 @@ from handlers import (
     users,
     webrtc,
 )
-from server import keys
-from signaling import handlers as signaling_handlers
-from signaling import resources as signaling_resources
+from server.kernel.settings import settings_key
 
 STATIC = Path(server.__file__).resolve().parent / "static"
 
 
 def setup_routes(app: web.Application) -> None:
-    settings = app[keys.settings]
+    settings = app[settings_key]
     router = app.router
     router.add_get("/", root.app_info)
     router.add_get("/health/live", health.live)
@@ -68,11 +65,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/users/{user_id}", users.delete_user)
 
     if settings.WEBSOCKET_ENABLED:
-        app[keys.ws_types] = realtime_session.message_types()
         router.add_get("/realtime/ws", realtime_ws.websocket)
         if settings.WEBRTC_ENABLED:
-            signaling_handlers.register(app[keys.ws_types])
-            app.cleanup_ctx.append(signaling_resources.webrtc)
             router.add_get("/realtime/webrtc/signaling", realtime_ws.websocket)
             router.add_post("/realtime/webrtc/rooms", webrtc.create_room)
             router.add_get("/realtime/webrtc/rooms", webrtc.list_rooms)

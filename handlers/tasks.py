@@ -10,15 +10,15 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from server import keys
-from server.auth.principal import USER_READ, USER_WRITE, Principal, Role
-from server.errors import NotFound, ValidationFailed
-from server.http import json_response
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.kernel.errors import NotFound, ValidationFailed
+from server.kernel.principal import USER_READ, USER_WRITE, Principal, Role
+from server.kernel.settings import settings_key
 from storage import tasks
-from storage.db import Row, transaction
-from workers.publisher import enqueue
-from workers.topology import Topology
+from storage.db import Row, db_key, transaction
+from workers.broker.topology import Topology
+from workers.messaging.outbox import enqueue
 
 
 class ExampleTaskIn(BaseModel):
@@ -72,14 +72,14 @@ async def create_example(
 ) -> web.Response:
     """Stores the task and its message in one transaction and answers at once; the worker
     sleeps `seconds`, then stores `{"echo": payload, ...}` as the result."""
-    settings = request.app[keys.settings]
+    settings = request.app[settings_key]
     if body.seconds > settings.TASK_MAX_SECONDS:
         raise ValidationFailed(
             f"seconds must be at most {settings.TASK_MAX_SECONDS:g}",
             details=[{"loc": ["seconds"], "message": "too large", "type": "less_than_equal"}],
         )
     task_id = uuid.uuid4()
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await tasks.create(
             conn, task_id, "example", body.model_dump(mode="json"), owner_id=principal.user_id
         )
@@ -105,7 +105,7 @@ async def create_example(
 )
 async def get_task(request: web.Request, path: TaskPath, principal: Principal) -> web.Response:
     """Your own tasks; admins see every task."""
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await tasks.get(conn, path.task_id)
     visible = row is not None and (
         row["owner_id"] == principal.user_id or principal.is_at_least(Role.admin)

@@ -9,14 +9,15 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from server import keys
-from server.auth.principal import PERSON, USER_WRITE, Principal
-from server.errors import NotFound
-from server.http import json_response
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.kernel.errors import NotFound
+from server.kernel.principal import PERSON, USER_WRITE, Principal
+from server.kernel.settings import settings_key
 from storage import telegram as links
-from storage.db import transaction
-from workers import telegram
+from storage.db import db_key, transaction
+from storage.redis import redis_key
+from workers.telegram import config as telegram
 from workers.telegram.codes import code_hash, new_code
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ class TelegramLinkCode(BaseModel):
 
 async def _bot_username(request: web.Request) -> str | None:
     """Recorded by the worker when its bot starts; absent until then, or if Redis is down."""
-    settings = request.app[keys.settings]
+    settings = request.app[settings_key]
     try:
-        value = await request.app[keys.redis].get(telegram.bot_username_key(settings))
+        value = await request.app[redis_key].get(telegram.bot_username_key(settings))
     except (RedisError, OSError) as error:
         log.warning("could not read the telegram bot's username: %s", error)
         return None
@@ -52,12 +53,12 @@ async def _bot_username(request: web.Request) -> str | None:
     "404 `telegram_disabled` when this server runs no Telegram bot.",
 )
 async def create_link(request: web.Request, principal: Principal) -> web.Response:
-    settings = request.app[keys.settings]
+    settings = request.app[settings_key]
     if not telegram.enabled(settings):
         raise NotFound("Telegram notifications are not enabled here", code="telegram_disabled")
     code = new_code()
     ttl = settings.TELEGRAM_LINK_CODE_TTL
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         await links.replace_code(conn, principal.user_id, code_hash(code), ttl)
     username = await _bot_username(request)
     deep_link = f"https://t.me/{username}?start={code}" if username else None
@@ -76,7 +77,7 @@ async def create_link(request: web.Request, principal: Principal) -> web.Respons
     description="Your notifications stop going to Telegram. 404 `not_linked` without a link.",
 )
 async def delete_link(request: web.Request, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         removed = await links.unlink_user(conn, principal.user_id)
     if not removed:
         raise NotFound("no Telegram chat is linked to your account", code="not_linked")

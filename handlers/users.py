@@ -12,16 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from server import keys
-from server.auth.principal import (
-    ADMIN_READ,
-    ADMIN_WRITE,
-    PERSON,
-    USER_READ,
-    USER_WRITE,
-    Principal,
-    Role,
-)
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.auth.authenticator import authenticator_key
 from server.auth.schemas import (
     AccountDelete,
     AdminUserCreate,
@@ -34,12 +27,19 @@ from server.auth.schemas import (
     UserPath,
     UserUpdateSelf,
 )
-from server.auth.service import conflict_from, user_out
-from server.errors import Conflict, Forbidden, NotFound
-from server.http import json_response
-from server.openapi import endpoint
+from server.auth.service import auth_service_key, conflict_from, user_out
+from server.kernel.errors import Conflict, Forbidden, IntegrityViolation, NotFound
+from server.kernel.principal import (
+    ADMIN_READ,
+    ADMIN_WRITE,
+    PERSON,
+    USER_READ,
+    USER_WRITE,
+    Principal,
+    Role,
+)
 from storage import sessions, users
-from storage.db import Connection, IntegrityViolation, Row, transaction
+from storage.db import Connection, Row, db_key, transaction
 
 PRIVILEGED = (Role.admin, Role.superuser)
 LAST_SUPERUSER = "the last active superuser cannot be demoted, deactivated or deleted"
@@ -54,10 +54,10 @@ async def _load(conn: Connection, user_id: int) -> Row:
 
 async def _after_change(request: web.Request, before: Row, after: Row | None, reason: str) -> None:
     """Make a change that reduces access effective at once."""
-    auth = request.app[keys.auth]
+    auth = request.app[authenticator_key]
     user_id = before["id"]
     if after is None or not after["is_active"]:
-        async with transaction(request.app[keys.db]) as conn:
+        async with transaction(request.app[db_key]) as conn:
             ended = await sessions.revoke_all(conn, user_id, reason) if after is not None else []
         await auth.sessions_revoked(ended, user_id, reason)
     await auth.user_changed(
@@ -73,7 +73,7 @@ async def _after_change(request: web.Request, before: Row, after: Row | None, re
 
 @endpoint(summary="Your account", tags=["users"], auth=USER_READ, response=UserOut)
 async def get_me(request: web.Request, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await _load(conn, principal.user_id)
     return json_response(user_out(row))
 
@@ -90,7 +90,7 @@ async def update_me(
     request: web.Request, body: UserUpdateSelf, principal: Principal
 ) -> web.Response:
     changes = body.model_dump(exclude_unset=True)
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         try:
             row = await users.update(conn, principal.user_id, **changes) if changes else None
         except IntegrityViolation as error:
@@ -111,15 +111,17 @@ async def change_password(
     request: web.Request, body: PasswordChange, principal: Principal
 ) -> web.Response:
     """Needs the current password; ends every other session of yours."""
-    async with transaction(request.app[keys.db]) as conn:
-        ended = await request.app[keys.auth_service].change_password(
+    async with transaction(request.app[db_key]) as conn:
+        ended = await request.app[auth_service_key].change_password(
             conn,
             user_id=principal.user_id,
             current_password=body.current_password,
             new_password=body.new_password,
             keep_session=principal.session_id,
         )
-    await request.app[keys.auth].sessions_revoked(ended, principal.user_id, "password changed")
+    await request.app[authenticator_key].sessions_revoked(
+        ended, principal.user_id, "password changed"
+    )
     return web.Response(status=204)
 
 
@@ -135,8 +137,8 @@ async def delete_me(
     request: web.Request, body: AccountDelete, principal: Principal
 ) -> web.Response:
     """Needs your password. Everything of yours goes with it (sessions, API keys)."""
-    service = request.app[keys.auth_service]
-    async with transaction(request.app[keys.db]) as conn:
+    service = request.app[auth_service_key]
+    async with transaction(request.app[db_key]) as conn:
         row = await _load(conn, principal.user_id)
         valid, _ = await service.hasher.verify(body.password, row["password_hash"])
         if not valid:
@@ -165,7 +167,7 @@ async def list_users(
     request: web.Request, query: UserListQuery, principal: Principal
 ) -> web.Response:
     """Newest first; filter by role, active state and text (email, username, name)."""
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         rows, total = await users.search(
             conn,
             role=query.role.value if query.role else None,
@@ -200,8 +202,8 @@ async def create_user(
         password_confirm=body.password,
         full_name=body.full_name,
     )
-    async with transaction(request.app[keys.db]) as conn:
-        user = await request.app[keys.auth_service].register_user(
+    async with transaction(request.app[db_key]) as conn:
+        user = await request.app[auth_service_key].register_user(
             conn, user_data=user_data, role=body.role, is_active=body.is_active
         )
     return json_response(user, status=201)
@@ -216,7 +218,7 @@ async def create_user(
     errors=[404],
 )
 async def get_user(request: web.Request, path: UserPath, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await _load(conn, path.user_id)
     return json_response(user_out(row))
 
@@ -238,7 +240,7 @@ async def update_user(
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "role" in changes:
         changes["role"] = changes["role"].value
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         before = await _load(conn, path.user_id)
         _require_manageable(principal, before["role"], body.role)
         if not changes:
@@ -267,7 +269,7 @@ async def update_user(
     errors=[404, 409],
 )
 async def delete_user(request: web.Request, path: UserPath, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         before = await _load(conn, path.user_id)
         _require_manageable(principal, before["role"])
         if not await users.delete_keeping_a_superuser(conn, path.user_id):

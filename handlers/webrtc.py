@@ -1,6 +1,6 @@
 """/realtime/webrtc: rooms (definitions in PostgreSQL, membership in Redis), the WHIP-style
 offer to the server peer, and the list of server peers for admins. Signaling itself is on
-the WebSocket (signaling/handlers.py)."""
+the WebSocket (handlers/signaling.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from server import keys
-from server.auth.principal import Access, Principal, Role
-from server.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
-from server.http import json_response
-from server.hub.protocol import ProtocolError
-from server.openapi import endpoint
+from handlers.http import json_response
+from handlers.openapi import endpoint
+from server.kernel.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from server.kernel.principal import Access, Principal, Role
+from server.kernel.realtime_errors import ProtocolError
+from signaling.peers import peers_key
 from signaling.protocol import MAX_SDP
-from signaling.rooms import may_enter
+from signaling.rooms import may_enter, rooms_key
 from storage import rooms
-from storage.db import Row, transaction
+from storage.db import Row, db_key, transaction
 
 REALTIME = Access(scope="realtime")
 
@@ -70,12 +70,12 @@ class PeersOut(BaseModel):
 
 
 async def _room_out(request: web.Request, row: Row) -> RoomOut:
-    count = await request.app[keys.rooms].count(row["id"])
+    count = await request.app[rooms_key].count(row["id"])
     return RoomOut.model_validate({**row, "participants": count})
 
 
 async def _visible_room(request: web.Request, room_id: uuid.UUID, principal: Principal) -> Row:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await rooms.get(conn, room_id)
     if row is None or not may_enter(principal, row):
         raise NotFound("no such room")
@@ -91,7 +91,7 @@ async def _visible_room(request: web.Request, room_id: uuid.UUID, principal: Pri
     status=201,
 )
 async def create_room(request: web.Request, body: RoomIn, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         row = await rooms.create(conn, owner_id=principal.user_id, **body.model_dump())
     return json_response(await _room_out(request, row), status=201)
 
@@ -103,7 +103,7 @@ async def create_room(request: web.Request, body: RoomIn, principal: Principal) 
     response=list[RoomOut],
 )
 async def list_rooms(request: web.Request, principal: Principal) -> web.Response:
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         rows = await rooms.list_visible(
             conn, principal.user_id, everything=principal.is_at_least(Role.admin)
         )
@@ -132,7 +132,7 @@ async def delete_room(request: web.Request, path: RoomPath, principal: Principal
     row = await _visible_room(request, path.room_id, principal)
     if row["owner_id"] != principal.user_id and not principal.is_at_least(Role.admin):
         raise Forbidden("only the room's owner or an admin can delete it")
-    async with transaction(request.app[keys.db]) as conn:
+    async with transaction(request.app[db_key]) as conn:
         await rooms.delete(conn, path.room_id)
     return web.Response(status=204)
 
@@ -155,7 +155,7 @@ async def offer(request: web.Request, body: OfferIn, principal: Principal) -> we
     if body.room is not None:
         room = await _visible_room(request, body.room, principal)
     try:
-        peer, sdp = await request.app[keys.peers].offer(
+        peer, sdp = await request.app[peers_key].offer(
             principal, body.sdp, room=room, client_id=None
         )
     except ProtocolError as error:
@@ -172,4 +172,4 @@ async def offer(request: web.Request, body: OfferIn, principal: Principal) -> we
 )
 async def list_peers(request: web.Request, principal: Principal) -> web.Response:
     """Each peer's state, owner, room, data channels, timings and byte counts."""
-    return json_response(PeersOut(peers=await request.app[keys.peers].stats()))
+    return json_response(PeersOut(peers=await request.app[peers_key].stats()))

@@ -9,7 +9,7 @@ import logging
 import sqlalchemy as sa
 from alembic import context
 
-from server.settings import load_settings
+from server.kernel.settings import load_settings
 from storage.tables import metadata
 
 config = context.config

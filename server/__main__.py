@@ -16,8 +16,8 @@ import sys
 
 import psycopg2
 
-from server.settings import ConfigError, Settings, load_settings
-from server.telemetry import AccessLogger, configure_logging
+from server.kernel.settings import ConfigError, Settings, load_settings
+from server.kernel.telemetry import AccessLogger, configure_logging
 
 log = logging.getLogger("server")
 

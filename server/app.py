@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys, resources, spans
-from server.errors import error_middleware
-from server.metrics import Metrics, metrics_middleware
-from server.settings import Settings
-from server.telemetry import configure_tracing, request_id_middleware
+from handlers import signaling as signaling_handlers
+from handlers.openapi import openapi_cache_key
+from server import resources
+from server.hub import session
+from server.hub.protocol import message_types_key
+from server.kernel import spans
+from server.kernel.errors import error_middleware
+from server.kernel.metrics import Metrics, metrics_key, metrics_middleware
+from server.kernel.settings import Settings, settings_key
+from server.kernel.telemetry import configure_tracing, request_id_middleware
 
 MAX_HEADER_SIZE = 16 * 1024
 
@@ -31,10 +36,15 @@ def create_app(settings: Settings) -> web.Application:
         # rather than aiohttp's plain-text 400 (which echoes the start of the header).
         handler_args={"max_field_size": MAX_HEADER_SIZE},
     )
-    app[keys.settings] = settings
-    app[keys.metrics] = Metrics()
-    app[keys.openapi_cache] = {}
+    app[settings_key] = settings
+    app[metrics_key] = Metrics()
+    app[openapi_cache_key] = {}
     app.cleanup_ctx.extend(resources.CLEANUP_CONTEXTS)
+    if settings.WEBSOCKET_ENABLED:
+        app[message_types_key] = session.message_types()
+        if settings.WEBRTC_ENABLED:
+            signaling_handlers.register(app[message_types_key])
+            app.cleanup_ctx.append(resources.webrtc)
     app.on_shutdown.append(resources.close_realtime_connections)
     setup_routes(app)
     return app

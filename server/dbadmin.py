@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg2 import sql
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from storage.db import dsn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -13,19 +13,22 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server import keys
-from server.auth.authenticator import Authenticator
-from server.auth.service import AuthService
-from server.auth.throttle import LoginThrottle
-from server.health import ServiceMonitor
-from server.hub.hub import Hub
-from server.hub.uploads import Uploads
-from storage.db import create_pool
-from storage.redis import create_redis
-from workers.amqp import AmqpConnection
-from workers.messages import Acceptor
-from workers.relay import OutboxRelay
-from workers.topology import Topology
+from server.auth.authenticator import Authenticator, authenticator_key
+from server.auth.service import AuthService, auth_service_key
+from server.auth.throttle import LoginThrottle, login_throttle_key
+from server.files.uploads import Uploads, uploads_key
+from server.hub.hub import Hub, hub_key
+from server.kernel.settings import settings_key
+from server.monitor import ServiceMonitor, monitor_key
+from signaling.config import configure_host_addresses
+from signaling.peers import PeerManager, peers_key
+from signaling.rooms import RoomService, rooms_key
+from storage.db import create_pool, db_key
+from storage.redis import create_redis, redis_key
+from workers.broker.amqp import AmqpConnection, amqp_key
+from workers.broker.topology import Topology
+from workers.messaging.acceptor import Acceptor, acceptor_key
+from workers.messaging.relay import OutboxRelay, relay_key
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +68,14 @@ async def _cancel(*tasks: asyncio.Task[None]) -> None:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    async with create_pool(app[keys.settings]) as pool:
-        app[keys.db] = pool
+    async with create_pool(app[settings_key]) as pool:
+        app[db_key] = pool
         yield
 
 
 async def redis(app: web.Application) -> AsyncIterator[None]:
-    client = create_redis(app[keys.settings])
-    app[keys.redis] = client
+    client = create_redis(app[settings_key])
+    app[redis_key] = client
     yield
     await client.aclose()
 
@@ -80,12 +83,12 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
 async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
     """The message acceptor (group commit into the outbox), the supervised broker
     connection and the outbox relay that publishes through it."""
-    settings = app[keys.settings]
-    app[keys.acceptor] = Acceptor(app[keys.db], Topology.from_settings(settings))
+    settings = app[settings_key]
+    app[acceptor_key] = Acceptor(app[db_key], Topology.from_settings(settings))
     amqp = AmqpConnection(settings.RABBITMQ_URL.get_secret_value(), name="server")
-    relay = OutboxRelay(settings, app[keys.db], amqp)
-    app[keys.amqp] = amqp
-    app[keys.relay] = relay
+    relay = OutboxRelay(settings, app[db_key], amqp)
+    app[amqp_key] = amqp
+    app[relay_key] = relay
     supervisor = asyncio.create_task(amqp.run(), name="amqp-supervisor")
     publisher = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
@@ -96,21 +99,21 @@ async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
     """The account service, the per-request authenticator and the login throttle."""
-    settings = app[keys.settings]
+    settings = app[settings_key]
     service = AuthService(settings)
-    app[keys.auth_service] = service
-    app[keys.auth] = Authenticator(settings, app[keys.db], app[keys.redis], service)
-    app[keys.login_throttle] = LoginThrottle(settings, app[keys.redis])
+    app[auth_service_key] = service
+    app[authenticator_key] = Authenticator(settings, app[db_key], app[redis_key], service)
+    app[login_throttle_key] = LoginThrottle(settings, app[redis_key])
     yield
 
 
 async def realtime(app: web.Application) -> AsyncIterator[None]:
     """The hub (channels, fan-out, presence) and the upload store."""
-    settings = app[keys.settings]
-    hub = Hub(settings, app[keys.redis])
-    app[keys.hub] = hub
-    uploads = Uploads(settings, app[keys.db])
-    app[keys.uploads] = uploads
+    settings = app[settings_key]
+    hub = Hub(settings, app[redis_key])
+    app[hub_key] = hub
+    uploads = Uploads(settings, app[db_key])
+    app[uploads_key] = uploads
     await hub.start()
     sweeper = asyncio.create_task(_sweep_uploads(uploads), name="upload-sweeper")
     yield
@@ -131,15 +134,32 @@ async def _sweep_uploads(uploads: Uploads) -> None:
 async def close_realtime_connections(app: web.Application) -> None:
     """on_shutdown: live WebSockets and event streams are told to go away (1001) first,
     so that graceful shutdown does not wait on them."""
-    await app[keys.hub].close_connections()
+    await app[hub_key].close_connections()
 
 
 async def monitor(app: web.Application) -> AsyncIterator[None]:
-    watcher = ServiceMonitor(app[keys.db], app[keys.redis], app[keys.amqp])
-    app[keys.monitor] = watcher
+    watcher = ServiceMonitor(app[db_key], app[redis_key], app[amqp_key])
+    app[monitor_key] = watcher
     task = asyncio.create_task(watcher.watch(), name="service-monitor")
     yield
     await _cancel(task)
+
+
+async def webrtc(app: web.Application) -> AsyncIterator[None]:
+    """WebRTC: room membership and the server peers, opened after the hub and closed
+    before it (every peer is closed on shutdown)."""
+    settings = app[settings_key]
+    addresses = configure_host_addresses(settings)
+    log.info("WebRTC peers gather ICE candidates on %s", ", ".join(addresses) or "no address")
+    rooms = RoomService(settings, app[db_key], app[redis_key], app[hub_key])
+    peers = PeerManager(settings, app[hub_key], app[db_key])
+    app[rooms_key] = rooms
+    app[peers_key] = peers
+    upkeep = asyncio.create_task(rooms.maintain(), name="room-leases")
+    yield
+    await peers.close_all()
+    upkeep.cancel()
+    await asyncio.gather(upkeep, return_exceptions=True)
 
 
 CLEANUP_CONTEXTS = (database, redis, accounts, rabbitmq, realtime, monitor)

@@ -14,8 +14,8 @@ from types import FrameType
 import psycopg2
 
 from server import dbadmin
-from server.health import START_HINTS
-from server.settings import Settings
+from server.kernel.settings import Settings
+from server.monitor import START_HINTS
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"docs/CONFIGURATION.md": "markdown", ".env.example": "env"}
@@ -35,7 +35,8 @@ def render_markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from server/settings.py by `make settings-docs`; a test keeps it true. -->",
+        "<!-- Generated from server/kernel/settings.py by `make settings-docs`;"
+        " a test keeps it true. -->",
         "",
         "Every setting is an environment variable (or a line of `.env` in the working",
         "directory); names are case-insensitive. Development needs none of them. A missing or",
@@ -55,7 +56,7 @@ def render_env() -> str:
     lines = [
         "# Every setting with its default. Copy to .env and change what you need:",
         "#   cp .env.example .env",
-        "# Generated from server/settings.py by `make settings-docs`.",
+        "# Generated from server/kernel/settings.py by `make settings-docs`.",
     ]
     for name, default, description in _fields():
         lines += ["", f"# {description}", f"{name}={default}"]

@@ -11,11 +11,11 @@ import sys
 
 from pydantic import ValidationError
 
-from server.auth.principal import Role
 from server.auth.schemas import UserCreate
 from server.auth.service import AuthService
-from server.errors import AppError
-from server.settings import Settings
+from server.kernel.errors import AppError
+from server.kernel.principal import Role
+from server.kernel.settings import Settings
 from storage.db import create_pool, transaction
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import orjson
 from aiortc import RTCDataChannel
 
-from server.auth.principal import Principal
 from server.hub.connection import Connection, Delivery
 from server.hub.hub import Hub
-from server.hub.protocol import ProtocolError
 from server.hub.ratelimit import TokenBucket
+from server.kernel.principal import Principal
+from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class DataChannelConnection(Connection):
     __slots__ = ("channel",)
 
     def __init__(
-        self, principal: Principal, settings: Any, hub: Hub, channel: RTCDataChannel
+        self, principal: Principal, settings: Settings, hub: Hub, channel: RTCDataChannel
     ) -> None:
         super().__init__(principal, settings, hub.mark_dirty)
         self.channel = channel
@@ -52,7 +52,7 @@ class DataChannelConnection(Connection):
 
 class Bridge:
     def __init__(
-        self, hub: Hub, principal: Principal, channel: RTCDataChannel, settings: Any
+        self, hub: Hub, principal: Principal, channel: RTCDataChannel, settings: Settings
     ) -> None:
         self.hub = hub
         self.name = channel.label

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-from server.settings import Settings, ice_servers
+from server.kernel.settings import Settings, ice_servers
 
 
 def rtc_configuration(settings: Settings) -> RTCConfiguration:

@@ -31,8 +31,9 @@ from aiortc import (
 from aiortc.contrib.media import MediaRecorder, MediaRelay
 from aiortc.sdp import candidate_from_sdp
 
-from server.auth.principal import Principal
 from server.hub.hub import Hub
+from server.kernel.principal import Principal
+from server.kernel.settings import Settings
 from signaling.bridge import Bridge
 from storage.db import Row
 
@@ -53,7 +54,7 @@ class ServerPeer:
         configuration: RTCConfiguration,
         relay: MediaRelay,
         hub: Hub,
-        settings: Any,
+        settings: Settings,
         room_tracks: Callable[[], list[MediaStreamTrack]],
         on_closed: Callable[[ServerPeer], Awaitable[None]],
         recording_path: Path | None,
@@ -199,6 +200,7 @@ class ServerPeer:
             stats = await self.pc.getStats()
             # getStats() covers RTP senders and receivers only: add the data channels' DTLS
             # transport, and count transports (RTP streams' bytes are in them already).
+            # PRIVATE-API aiortc 1.16: RTCDtlsTransport._get_stats (no public stats for it).
             if self.pc.sctp is not None:
                 stats.update(self.pc.sctp.transport._get_stats())
             transports = [s for s in stats.values() if s.type == "transport"]

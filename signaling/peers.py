@@ -11,23 +11,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 
-from server.auth.principal import Principal
 from server.hub.hub import Hub
-from server.hub.protocol import ProtocolError
-from server.settings import Settings
+from server.kernel.principal import Principal
+from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import Settings
 from signaling.config import rtc_configuration
 from signaling.peer import ServerPeer, has_media
 from storage import files
-from storage.db import Row, transaction
+from storage.db import Pool, Row, transaction
 
 log = logging.getLogger(__name__)
 
 
 class PeerManager:
-    def __init__(self, settings: Settings, hub: Hub, pool: Any) -> None:
+    def __init__(self, settings: Settings, hub: Hub, pool: Pool) -> None:
         self.settings = settings
         self.hub = hub
         self.pool = pool
@@ -183,3 +184,6 @@ class PeerManager:
 
     async def stats(self) -> list[dict[str, Any]]:
         return [await peer.stats() for peer in list(self.peers.values())]
+
+
+peers_key: web.AppKey[PeerManager] = web.AppKey("peers", PeerManager)

@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.auth.principal import Principal, Role
 from server.hub.connection import Connection
 from server.hub.hub import Hub
-from server.hub.protocol import ProtocolError
-from server.settings import Settings
+from server.kernel.principal import Principal, Role
+from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import Settings
 from storage import rooms
-from storage.db import Row, transaction
+from storage.db import Pool, Row, transaction
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def may_enter(principal: Principal, room: Row) -> bool:
 
 
 class RoomService:
-    def __init__(self, settings: Settings, pool: Any, redis: Redis, hub: Hub) -> None:
+    def __init__(self, settings: Settings, pool: Pool, redis: Redis, hub: Hub) -> None:
         self.settings = settings
         self.pool = pool
         self.redis = redis
@@ -214,3 +215,6 @@ class RoomService:
                     await pipe.execute()
             except (RedisError, OSError) as error:
                 log.debug("room lease renewal skipped: %s", error)
+
+
+rooms_key: web.AppKey[RoomService] = web.AppKey("rooms", RoomService)

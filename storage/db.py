@@ -7,44 +7,38 @@ psycopg2 dialect (aiopg.sa refuses SQLAlchemy 2), inside transactions the caller
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import aiopg
 import orjson
 import psycopg2
 import psycopg2.errorcodes
 import psycopg2.extensions
+from aiohttp import web
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import psycopg2 as pg_dialect
 from sqlalchemy.sql import ClauseElement
 
-from server import spans
-from server.settings import Settings
+from server.kernel import spans
+from server.kernel.errors import DatabaseUnavailable, IntegrityViolation, InvalidData
+from server.kernel.settings import Settings
 
 Row = dict[str, Any]
 
+
+class Pool(Protocol):
+    """The seam to aiopg's pool (aiopg ships no type hints): what the executor needs of it.
+    `create_pool()` returns an aiopg.Pool, which is one."""
+
+    def acquire(self) -> Awaitable[Any]: ...
+
+    def release(self, conn: Any) -> Awaitable[None]: ...
+
+
 _DIALECT = pg_dialect.dialect()  # type: ignore[no-untyped-call]  # stateless; safe to share
 _tracer = trace.get_tracer("storage")
-
-
-class DatabaseUnavailable(Exception):
-    """PostgreSQL could not be reached (down, refusing connections or timing out)."""
-
-
-class InvalidData(Exception):
-    """PostgreSQL refused a value (out of range, not valid for its type)."""
-
-
-class IntegrityViolation(Exception):
-    """A constraint refused the statement; `constraint` names it when PostgreSQL said so.
-    `unique` tells a clash with existing data from other violations (not null, check)."""
-
-    def __init__(self, message: str, constraint: str | None, *, unique: bool = False) -> None:
-        super().__init__(message)
-        self.constraint = constraint
-        self.unique = unique
 
 
 def dsn(settings: Settings, database: str | None = None) -> str:
@@ -82,6 +76,8 @@ _COMPILED: dict[Any, Any] = {}
 _COMPILED_MAX = 2000
 
 
+# PRIVATE-API SQLAlchemy 2.1: ClauseElement._generate_cache_key, SQLCompiler._bind_processors
+# and _process_parameters_for_postcompile (what a Connection does to execute a statement).
 def _compiled(statement: ClauseElement) -> tuple[Any, Any]:
     cache_key = statement._generate_cache_key()
     if cache_key is None:  # a construct SQLAlchemy cannot cache: compile it every time
@@ -178,7 +174,7 @@ def _span_attributes(sql: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def connect(pool: Any) -> AsyncIterator[Connection]:
+async def connect(pool: Pool) -> AsyncIterator[Connection]:
     """A connection in autocommit mode: each statement commits on its own."""
     try:
         raw = await pool.acquire()
@@ -192,7 +188,7 @@ async def connect(pool: Any) -> AsyncIterator[Connection]:
 
 
 @asynccontextmanager
-async def transaction(pool: Any) -> AsyncIterator[Connection]:
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """One transaction: committed when the block ends, rolled back if it raises (or is
     cancelled). A connection whose rollback fails is closed, never reused mid-transaction."""
     async with connect(pool) as conn:
@@ -225,3 +221,6 @@ async def listening(settings: Settings, channel: str) -> AsyncIterator[Any]:
         yield raw.notifies
     finally:
         await raw.close()
+
+
+db_key: web.AppKey[Pool] = web.AppKey("db", Pool)

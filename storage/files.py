@@ -1,4 +1,4 @@
-"""Uploaded files: metadata only (the bytes are on disk, see server/hub/uploads.py)."""
+"""Uploaded files: metadata only (the bytes are on disk, see server/files/uploads.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The transactional outbox: messages written with the change they announce, published
-later by the relay (workers/relay.py). Rows are claimed with FOR UPDATE SKIP LOCKED, so
+later by the relay (workers/messaging/relay.py). Rows are claimed with FOR UPDATE SKIP LOCKED, so
 several server nodes never publish the same row at once."""
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from aiohttp import web
 from redis.asyncio import Redis
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -16,3 +17,6 @@ def create_redis(settings: Settings) -> Redis:
         retry_on_timeout=False,
         client_name=settings.APP_NAME,
     )
+
+
+redis_key: web.AppKey[Redis] = web.AppKey("redis", Redis)

@@ -18,13 +18,13 @@ from aiohttp.test_utils import TestClient
 
 from server import dbadmin
 from server.app import create_app
-from server.auth.principal import Role
 from server.auth.service import AuthService
-from server.settings import Settings
+from server.kernel.principal import Role
+from server.kernel.settings import Settings
 from storage.db import create_pool, transaction
 from tests.support.accounts import Account, AsUser, create_account, log_in
+from workers.broker.topology import Topology
 from workers.process import worker_running
-from workers.topology import Topology
 from workers.worker import Worker
 
 RUN_ID = uuid.uuid4().hex[:8]

@@ -9,8 +9,8 @@ import logging
 import signal
 import sys
 
-from server.settings import ConfigError, Settings, load_settings
-from server.telemetry import configure_logging, configure_tracing
+from server.kernel.settings import ConfigError, Settings, load_settings
+from server.kernel.telemetry import configure_logging, configure_tracing
 from workers import dlq
 from workers.process import worker_running
 

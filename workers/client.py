@@ -17,9 +17,10 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
-from server.settings import Settings, load_settings
-from storage.db import create_pool, transaction
-from workers.messages import (
+from server.kernel.settings import Settings, load_settings
+from storage.db import Pool, create_pool, transaction
+from workers.broker.topology import Topology
+from workers.messaging.acceptor import (
     AdminNotification,
     OrderItem,
     OrderProcessing,
@@ -28,7 +29,6 @@ from workers.messages import (
     UserNotification,
     accept,
 )
-from workers.topology import Topology
 
 
 class MessageClient:
@@ -36,7 +36,7 @@ class MessageClient:
         self.settings = settings if settings is not None else load_settings()
         self.created_by = created_by  # the user the messages are recorded as sent by
         self.topology = Topology.from_settings(self.settings)
-        self._pool: Any = None
+        self._pool: Pool | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[MessageClient]:

@@ -20,9 +20,9 @@ from typing import Any
 import aiormq
 from pamqp.commands import Basic
 
-from server.settings import Settings
-from workers.amqp import persistent_copy
-from workers.topology import CONCERNS, Topology
+from server.kernel.settings import Settings
+from workers.broker.amqp import persistent_copy
+from workers.broker.topology import CONCERNS, Topology
 
 DROPPED_HEADERS = (
     "x-attempt",

@@ -8,18 +8,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from server.hub.publisher import ChannelPublisher
-from server.settings import Settings
-from storage.db import create_pool
+from server.kernel.settings import Settings
+from storage.db import Pool, create_pool
 from storage.redis import create_redis
-from workers import telegram
-from workers.amqp import AmqpConnection
-from workers.jobs import JobContext
-from workers.topology import Topology
+from workers.broker.amqp import AmqpConnection
+from workers.broker.topology import Topology
+from workers.jobs.context import JobContext
+from workers.telegram import config as telegram
 from workers.worker import Worker
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def worker_running(settings: Settings) -> AsyncIterator[Worker]:
             await redis.aclose()
 
 
-def _telegram_bots(settings: Settings, pool: Any, redis: Redis) -> TelegramBots | None:
+def _telegram_bots(settings: Settings, pool: Pool, redis: Redis) -> TelegramBots | None:
     if not telegram.enabled(settings):
         if settings.TELEGRAM_BOTS_ENABLED:
             log.warning("TELEGRAM_BOTS_ENABLED is set but TELEGRAM_BOT_TOKENS is empty: no bots")

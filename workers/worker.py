@@ -28,15 +28,17 @@ import aiormq
 import orjson
 from opentelemetry import propagate, trace
 
-from server import spans
+from server.kernel import spans
+from server.kernel.errors import DatabaseUnavailable, InvalidData
 from storage import messages
 from storage.coalescer import Coalescer
-from storage.db import DatabaseUnavailable, InvalidData, transaction
-from workers.amqp import AmqpConnection, persistent_copy
-from workers.jobs import Job, JobContext, JobMessage, PoisonMessage, registry
-from workers.messages import MAX_MESSAGE_BYTES
-from workers.publishing import ack_many
-from workers.topology import CONCERNS
+from storage.db import transaction
+from workers.broker.amqp import AmqpConnection, persistent_copy
+from workers.broker.publishing import ack_many
+from workers.broker.topology import CONCERNS
+from workers.jobs.context import Job, JobContext, JobMessage, PoisonMessage
+from workers.jobs.registry import registry
+from workers.messaging.acceptor import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("workers.worker")

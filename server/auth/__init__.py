@@ -12,9 +12,9 @@ The seed's API works as before:
     result.tokens.access_token
 """
 
-from server.auth.principal import Access, Principal, Role
 from server.auth.schemas import LoginResult, TokenPair, UserCreate, UserOut
 from server.auth.service import AuthService
+from server.kernel.principal import Access, Principal, Role
 
 __all__ = [
     "Access",

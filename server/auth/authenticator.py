@@ -24,14 +24,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.auth.principal import Access, Principal, Role
 from server.auth.service import AuthService
-from server.errors import Forbidden, Unauthorized
-from server.security import apikeys
-from server.settings import Settings
+from server.kernel.errors import Forbidden, Unauthorized
+from server.kernel.principal import Access, Principal, Role
+from server.kernel.security import apikeys
+from server.kernel.settings import Settings
 from storage import api_keys, sessions, users
 from storage.coalescer import Coalescer
-from storage.db import transaction
+from storage.db import Pool, transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ CACHE_TTL = 60  # seconds a cached session/user/key state may be served
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, pool: Any, redis: Redis, service: AuthService) -> None:
+    def __init__(self, settings: Settings, pool: Pool, redis: Redis, service: AuthService) -> None:
         self.settings = settings
         self.pool = pool
         self.redis = redis
@@ -346,3 +346,6 @@ class Authenticator:
     async def _fill(self, key: str, value: dict[str, Any]) -> None:
         with contextlib.suppress(RedisError):
             await self.redis.set(key, orjson.dumps(value), ex=CACHE_TTL, nx=True)
+
+
+authenticator_key: web.AppKey[Authenticator] = web.AppKey("auth", Authenticator)

@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from server.auth.principal import SCOPES, Role
+from server.kernel.principal import SCOPES, Role
 
 Username = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,32}$", strip_whitespace=True)

@@ -5,7 +5,7 @@ the seed's calls work from any script with a connection:
         user = await AuthService().register_user(conn, user_data=UserCreate(...))
         result = await AuthService().login(conn, email="ann@example.org", password="...")
 
-Errors are the server's error tree (server/errors.py): 401 for bad credentials and tokens,
+Errors are the server's error tree (server/kernel/errors.py): 401 for bad credentials and tokens,
 409 for taken names, 422 for refused passwords. Callers that hold caches (the
 Authenticator) are told which sessions a call revoked through the return values.
 """
@@ -17,15 +17,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.auth.principal import Role
+from aiohttp import web
+
 from server.auth.schemas import LoginResult, TokenPair, UserCreate, UserOut
-from server.errors import AppError, Conflict, Forbidden, Unauthorized, ValidationFailed
-from server.security import apikeys
-from server.security.passwords import PasswordHasher, PasswordPolicy
-from server.security.tokens import InvalidToken, TokenCodec, parse_signing_keys
-from server.settings import Settings, load_settings
+from server.kernel.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    IntegrityViolation,
+    Unauthorized,
+    ValidationFailed,
+)
+from server.kernel.principal import Role
+from server.kernel.security import apikeys
+from server.kernel.security.passwords import PasswordHasher, PasswordPolicy
+from server.kernel.security.tokens import InvalidToken, TokenCodec, parse_signing_keys
+from server.kernel.settings import Settings, load_settings
 from storage import sessions, users
-from storage.db import Connection, IntegrityViolation, Row
+from storage.db import Connection, Row
 
 INVALID_CREDENTIALS = "invalid credentials"
 
@@ -242,3 +251,6 @@ class AuthService:
         self.check_password(new_password, email=user["email"], username=user["username"])
         await users.update(conn, user_id, password_hash=await self.hasher.hash(new_password))
         return await sessions.revoke_all(conn, user_id, "password changed", keep=keep_session)
+
+
+auth_service_key: web.AppKey[AuthService] = web.AppKey("auth_service", AuthService)

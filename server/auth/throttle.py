@@ -14,11 +14,12 @@ import contextlib
 import hashlib
 import logging
 
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.errors import TooManyRequests
-from server.settings import Settings
+from server.kernel.errors import TooManyRequests
+from server.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,6 @@ class LoginThrottle:
     async def succeeded(self, login: str, address: str) -> None:
         with contextlib.suppress(RedisError):
             await self.redis.delete(self._keys(login, address)["account"])
+
+
+login_throttle_key: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)

@@ -16,18 +16,13 @@ from typing import Any
 
 import orjson
 
+from server.kernel.realtime_errors import BinaryError
+
 CHUNK = 0x01
 MESSAGE = 0x02
 _CHUNK_HEAD = struct.Struct("!B16sQ")
 _MESSAGE_HEAD = struct.Struct("!BH")
 MAX_HEADER = 4096
-
-
-class BinaryError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from server.auth.principal import Principal
 from server.hub import binary
 from server.hub.protocol import Close, ws_frame
+from server.kernel.principal import Principal
+from server.kernel.settings import Settings
 
 if TYPE_CHECKING:
     from aiohttp_sse import EventSourceResponse
@@ -112,7 +113,7 @@ class Connection:
     )
 
     def __init__(
-        self, principal: Principal, settings: Any, on_dirty: Callable[[Connection], None]
+        self, principal: Principal, settings: Settings, on_dirty: Callable[[Connection], None]
     ) -> None:
         self.client_id = uuid.uuid4().hex
         self.principal = principal
@@ -205,7 +206,7 @@ class WebSocketConnection(Connection):
     def __init__(
         self,
         principal: Principal,
-        settings: Any,
+        settings: Settings,
         on_dirty: Callable[[Connection], None],
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
@@ -275,7 +276,7 @@ class SSEConnection(Connection):
     def __init__(
         self,
         principal: Principal,
-        settings: Any,
+        settings: Settings,
         on_dirty: Callable[[Connection], None],
         response: EventSourceResponse,
     ) -> None:

@@ -20,18 +20,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.auth.principal import Principal
 from server.hub.bus import Bus
-from server.hub.channels import Channel, ChannelError, Channels, parse_namespaces
+from server.hub.channels import Channel, Channels
 from server.hub.connection import Connection, Delivery, Subscription
 from server.hub.history import Position, parse_cursor
 from server.hub.presence import PresenceStore
-from server.hub.protocol import Close, ProtocolError
+from server.hub.protocol import Close
 from server.hub.publisher import ChannelPublisher
-from server.settings import Settings
+from server.kernel.namespaces import parse_namespaces
+from server.kernel.principal import Principal
+from server.kernel.realtime_errors import ChannelError, ProtocolError
+from server.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -450,3 +453,6 @@ class Hub:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+hub_key: web.AppKey[Hub] = web.AppKey("hub", Hub)

@@ -14,7 +14,10 @@ from enum import IntEnum
 from typing import Any, Literal
 
 import orjson
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from server.kernel.realtime_errors import ProtocolError
 
 
 class Close(IntEnum):
@@ -115,17 +118,6 @@ class MessageTypes:
         self.handlers[name] = handler
 
 
-class ProtocolError(Exception):
-    """A recoverable problem with one client message: answered with an error frame."""
-
-    def __init__(self, code: str, message: str, ref: Any = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.ref = ref
-        self.details = details
-
-
 def parse(raw: str | bytes, models: dict[str, type[Message]]) -> Message:
     """Decode and validate one text frame, or raise ProtocolError saying what is wrong."""
     try:
@@ -175,3 +167,6 @@ def ws_frame(payload: bytes, *, binary: bool = False) -> bytes:
     else:
         header = struct.pack("!BBQ", first, 127, length)
     return header + payload
+
+
+message_types_key: web.AppKey[MessageTypes] = web.AppKey("ws_types", MessageTypes)

@@ -11,9 +11,9 @@ import orjson
 from opentelemetry import trace
 from redis.asyncio import Redis
 
-from server import spans
 from server.hub.history import History, Position
-from server.settings import Settings
+from server.kernel import spans
+from server.kernel.settings import Settings
 from storage.coalescer import Coalescer
 
 _tracer = trace.get_tracer("server.hub")

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
 from playwright.async_api import Page, expect
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.support.accounts import Account
 from tests.support.browser import chromium
 

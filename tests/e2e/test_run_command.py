@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from server import dbadmin
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.support import http
 from tests.support.proxy import free_port
 

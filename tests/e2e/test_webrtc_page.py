@@ -21,7 +21,7 @@ from aiohttp.test_utils import BaseTestServer
 from playwright.async_api import Page, expect
 
 from server.app import create_app
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.conftest import make_settings
 from tests.e2e.test_realtime_pages import DeployedServer, log_in, ws_publish
 from tests.support.accounts import Account

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from server import keys
+from server.auth.authenticator import authenticator_key
 from storage.db import transaction
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account
@@ -238,7 +238,7 @@ async def test_revocation_wins_over_a_concurrent_cache_fill(
     client: Any, alice: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = await create_key(client, alice)
-    auth = client.app[keys.auth]
+    auth = client.app[authenticator_key]
     original_fill = auth._fill
     read_the_key, revoked = asyncio.Event(), asyncio.Event()
 

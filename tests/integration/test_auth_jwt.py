@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 import pytest
 
-from server import keys
-from server.security.tokens import SigningKey
+from server.auth.service import auth_service_key
+from server.kernel.security.tokens import SigningKey
 from tests.integration.test_http_errors import assert_envelope
 from tests.support import jwt_forgery as forge
 from tests.support.accounts import Account
@@ -84,7 +84,7 @@ CASES: dict[str, Forgery] = {
 
 @pytest.fixture
 def signing_key(client: Any) -> SigningKey:
-    key: SigningKey = client.app[keys.auth_service].codec.signing_key
+    key: SigningKey = client.app[auth_service_key].codec.signing_key
     return key
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from server import keys
 from server.app import create_app
-from server.settings import Settings
+from server.kernel.settings import Settings
+from storage.redis import redis_key
 from tests.conftest import make_settings
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account, create_account
@@ -29,7 +29,7 @@ async def isolated_client(aiohttp_client: Any, base: Settings, **overrides: Any)
     app = create_app(make_settings(POSTGRES_DB=base.POSTGRES_DB, REDIS_PREFIX=prefix, **overrides))
 
     async def forget_keys(app: Any) -> None:
-        redis = app[keys.redis]
+        redis = app[redis_key]
         found = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
         if found:
             await redis.delete(*found)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.integration.test_auth_login import isolated_client
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account, create_account

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from server import keys
-from server.errors import Unauthorized
-from server.security.apikeys import hash_ticket
-from server.settings import Settings
+from server.auth.authenticator import authenticator_key
+from server.kernel.errors import Unauthorized
+from server.kernel.security.apikeys import hash_ticket
+from server.kernel.settings import Settings, settings_key
+from storage.redis import redis_key
 from tests.integration.test_auth_login import isolated_client
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account
@@ -29,7 +30,7 @@ async def get_ticket(client: Any, headers: dict[str, str]) -> str:
 
 async def redeem_fails(client: Any, ticket: str) -> str:
     with pytest.raises(Unauthorized) as refused:
-        await client.app[keys.auth].redeem_ticket(ticket)
+        await client.app[authenticator_key].redeem_ticket(ticket)
     return str(refused.value.code)
 
 
@@ -61,7 +62,7 @@ async def test_ticket_needs_authentication(client: Any) -> None:
 
 async def test_ticket_works_once_for_its_session(client: Any, alice: Account) -> None:
     ticket = await get_ticket(client, alice.headers)
-    principal = await client.app[keys.auth].redeem_ticket(ticket)
+    principal = await client.app[authenticator_key].redeem_ticket(ticket)
     assert principal.user_id == alice.id
     assert str(principal.session_id) == claims_of(alice.access_token)["sid"]
     assert principal.api_key_id is None
@@ -78,8 +79,8 @@ async def test_expired_ticket_fails(
 ) -> None:
     client = await isolated_client(aiohttp_client, settings, TICKET_TTL=5)
     ticket = await get_ticket(client, alice.headers)
-    redis = client.app[keys.redis]
-    key = f"{client.app[keys.settings].REDIS_PREFIX}:auth:ticket:{hash_ticket(ticket)}"
+    redis = client.app[redis_key]
+    key = f"{client.app[settings_key].REDIS_PREFIX}:auth:ticket:{hash_ticket(ticket)}"
     assert 0 < await redis.ttl(key) <= 5
 
     async def expired() -> bool:
@@ -89,7 +90,7 @@ async def test_expired_ticket_fails(
     assert await redeem_fails(client, ticket) == "invalid_ticket"
 
     fresh = await get_ticket(client, alice.headers)
-    assert (await client.app[keys.auth].redeem_ticket(fresh)).user_id == alice.id
+    assert (await client.app[authenticator_key].redeem_ticket(fresh)).user_id == alice.id
 
 
 async def test_ticket_of_an_ended_session_fails(client: Any, alice: Account) -> None:
@@ -115,7 +116,7 @@ async def test_ticket_of_a_deactivated_user_fails(
 async def test_api_key_ticket_carries_the_key_and_its_scopes(client: Any, alice: Account) -> None:
     created = await create_key(client, alice, ["read", "realtime"])
     ticket = await get_ticket(client, {"X-API-Key": created["key"]})
-    principal = await client.app[keys.auth].redeem_ticket(ticket)
+    principal = await client.app[authenticator_key].redeem_ticket(ticket)
     assert principal.user_id == alice.id
     assert str(principal.api_key_id) == created["id"]
     assert principal.scopes == frozenset({"read", "realtime"})
@@ -133,9 +134,9 @@ async def test_api_key_without_realtime_scope_gets_no_ticket(client: Any, alice:
 async def test_api_key_ticket_survives_a_user_cache_miss(client: Any, alice: Account) -> None:
     created = await create_key(client, alice, ["realtime"])
     ticket = await get_ticket(client, {"X-API-Key": created["key"]})
-    prefix = client.app[keys.settings].REDIS_PREFIX
-    await client.app[keys.redis].delete(f"{prefix}:auth:user:{alice.id}")  # entry expired
-    principal = await client.app[keys.auth].redeem_ticket(ticket)
+    prefix = client.app[settings_key].REDIS_PREFIX
+    await client.app[redis_key].delete(f"{prefix}:auth:user:{alice.id}")  # entry expired
+    principal = await client.app[authenticator_key].redeem_ticket(ticket)
     assert principal.user_id == alice.id
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from server import keys
 from server.app import create_app
-from server.settings import Settings
-from server.telemetry import AccessLogger
+from server.auth.authenticator import authenticator_key
+from server.kernel.settings import Settings
+from server.kernel.telemetry import AccessLogger
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account
 from tests.support.waiting import eventually
@@ -89,7 +89,7 @@ async def test_ticket_opens_no_rest_endpoint_and_is_not_spent_by_trying(
     response = await client.get(f"/users/me?ticket={ticket}")
     assert response.status == 401
     assert_envelope(await response.json(), "unauthorized")
-    principal = await client.app[keys.auth].redeem_ticket(ticket)
+    principal = await client.app[authenticator_key].redeem_ticket(ticket)
     assert principal.user_id == alice.id
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from clients import RealtimeError, WSClient
 from server.app import create_app
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.conftest import make_settings
 from tests.integration.test_clients_ws import collect, publication_on, ws_url
 from tests.support.accounts import Account

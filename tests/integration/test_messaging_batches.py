@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from server.kernel.errors import IntegrityViolation
 from storage import messages, notifications
-from storage.db import IntegrityViolation, connect, transaction
+from storage.db import connect, transaction
 from tests.integration.test_messaging_support import count_by, marker, send, wait_processed
 from tests.support.accounts import Account
-from workers.messages import Acceptor, UserNotification, prepare
-from workers.topology import Topology
+from workers.broker.topology import Topology
+from workers.messaging.acceptor import Acceptor, UserNotification, prepare
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -13,7 +13,7 @@ import aiormq
 import pytest
 
 from server.app import create_app
-from server.auth.principal import Role
+from server.kernel.principal import Role
 from tests.conftest import make_settings
 from tests.integration.test_messaging_support import (
     accepted,
@@ -30,9 +30,9 @@ from tests.support.accounts import create_account, log_in
 from tests.support.waiting import eventually
 from workers import dlq
 from workers.__main__ import main
-from workers.messages import MAX_MESSAGE_BYTES
+from workers.broker.topology import Topology
+from workers.messaging.acceptor import MAX_MESSAGE_BYTES
 from workers.process import worker_running
-from workers.topology import Topology
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

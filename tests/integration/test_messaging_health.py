@@ -19,8 +19,8 @@ from tests.integration.test_messaging_support import accepted, marker, rows
 from tests.support.accounts import Account
 from tests.support.tracing import named, spans_in_memory
 from tests.support.waiting import eventually
+from workers.broker.topology import CONCERNS
 from workers.process import worker_running
-from workers.topology import CONCERNS
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

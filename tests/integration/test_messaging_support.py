@@ -17,7 +17,7 @@ from storage.db import transaction
 from tests.support.accounts import Account
 from tests.support.waiting import eventually
 from workers import dlq
-from workers.topology import Topology
+from workers.broker.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

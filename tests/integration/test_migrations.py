@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from server import dbadmin
-from server.settings import Settings
+from server.kernel.settings import Settings
 from storage.tables import metadata
 
 

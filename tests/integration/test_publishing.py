@@ -1,4 +1,4 @@
-"""workers/publishing.py against the real RabbitMQ: a batch in one write is confirmed per
+"""workers/broker/publishing.py against the real RabbitMQ: a batch in one write is confirmed per
 message, arrives whole and in order, and an unroutable message, a bad exchange or a
 concurrent basic_publish on the same channel are each reported to the right caller."""
 
@@ -13,7 +13,7 @@ import aiormq
 import pytest
 from pamqp.commands import Basic
 
-from workers.publishing import NotConfirmed, Outgoing, ack_many, publish_confirmed
+from workers.broker.publishing import NotConfirmed, Outgoing, ack_many, publish_confirmed
 
 
 @pytest.fixture

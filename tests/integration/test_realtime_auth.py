@@ -9,8 +9,9 @@ import aiohttp
 import orjson
 import pytest
 
-from server import keys
-from server.security.apikeys import hash_ticket
+from server.kernel.security.apikeys import hash_ticket
+from server.kernel.settings import settings_key
+from storage.redis import redis_key
 from tests.integration.test_auth_tickets import create_key, get_ticket
 from tests.integration.test_http_errors import assert_envelope
 from tests.integration.test_realtime_channels import custom_client, sse_events, unique
@@ -122,8 +123,8 @@ async def test_ticket_of_an_api_key_opens_a_websocket(client: Any, alice: Accoun
 @pytest.mark.parametrize("surface", SURFACES)
 async def test_expired_ticket_gets_401(client: Any, alice: Account, surface: str) -> None:
     ticket = await get_ticket(client, alice.headers)
-    prefix = client.app[keys.settings].REDIS_PREFIX
-    assert await client.app[keys.redis].delete(f"{prefix}:auth:ticket:{hash_ticket(ticket)}") == 1
+    prefix = client.app[settings_key].REDIS_PREFIX
+    assert await client.app[redis_key].delete(f"{prefix}:auth:ticket:{hash_ticket(ticket)}") == 1
     assert (await attempt(client, surface, ticket=ticket))[0] == 401
 
 
@@ -133,8 +134,8 @@ async def test_ticket_expires_after_its_ttl(
 ) -> None:
     client = await custom_client(aiohttp_client, settings, TICKET_TTL=5)
     ticket, spare = await get_ticket(client, alice.headers), await get_ticket(client, alice.headers)
-    prefix = client.app[keys.settings].REDIS_PREFIX
-    redis = client.app[keys.redis]
+    prefix = client.app[settings_key].REDIS_PREFIX
+    redis = client.app[redis_key]
 
     async def gone() -> bool:
         return not await redis.exists(f"{prefix}:auth:ticket:{hash_ticket(spare)}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from server import keys
+from server.hub.hub import hub_key
 from tests.integration.test_realtime_channels import (
     custom_client,
     publish,
@@ -56,7 +56,7 @@ async def test_slow_consumer_is_closed_and_the_fast_one_gets_everything(
 
     reader = asyncio.ensure_future(read_fast())
     publisher = await connect(client, alice)
-    hub = client.app[keys.hub]
+    hub = client.app[hub_key]
     slow_connection = hub.connections[slow_id]
     data = "x" * 8000
     offsets: list[int] = []

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server import keys
+from server.hub.hub import hub_key
 from tests.integration.test_auth_login import isolated_client
 from tests.integration.test_realtime_sse import read_events
 from tests.integration.test_realtime_ws import connect, next_of
@@ -116,7 +116,7 @@ async def open_sse(
     [event] = await sse_events(response, 1)
     assert event["event"] == "connected"
     hello: dict[str, Any] = orjson.loads(event["data"])
-    hub = client.app[keys.hub]
+    hub = client.app[hub_key]
 
     async def live() -> bool:
         connection = hub.connections.get(hello["client_id"])
@@ -140,11 +140,11 @@ async def test_connected_frame(client: Any, alice: Account) -> None:
     assert hello["user_id"] == alice.id
     assert re.fullmatch(r"[0-9a-f]{32}", hello["client_id"])
     assert abs(hello["server_time"] - time.time() * 1000) < 60_000
-    assert hello["node"] == client.app[keys.hub].node_id
+    assert hello["node"] == client.app[hub_key].node_id
     other = await connect(client, alice)
     await other.send_json({"type": "ping", "id": 1})
     await next_of(other, "pong")
-    assert hello["client_id"] in client.app[keys.hub].connections
+    assert hello["client_id"] in client.app[hub_key].connections
     await ws.close()
     await other.close()
 

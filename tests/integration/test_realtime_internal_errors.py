@@ -8,8 +8,7 @@ from typing import Any, Literal
 import pytest
 from aiohttp import web
 
-from server import keys
-from server.hub.protocol import Message
+from server.hub.protocol import Message, message_types_key
 from tests.integration.test_realtime_ws import connect, next_of
 from tests.support.accounts import Account
 
@@ -25,7 +24,7 @@ async def explode(session: Any, message: Explode) -> None:
 async def test_a_failing_handler_answers_internal_error(
     client: Any, app: web.Application, alice: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app[keys.ws_types].add(Explode, explode)  # the registry is shared, not app state
+    app[message_types_key].add(Explode, explode)  # the registry is shared, not app state
     ws = await connect(client, alice)
     await ws.send_json({"type": "explode", "id": 9})
     error = await next_of(ws, "error")

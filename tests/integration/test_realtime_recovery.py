@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from server.hub.hub import hub_key
+from storage.redis import redis_key
 from tests.integration.test_realtime_channels import (
     assert_quiet,
     custom_client,
@@ -138,16 +140,15 @@ async def test_publishing_goes_on_after_redis_forgets_its_scripts(
 ) -> None:
     """A Redis restart or SCRIPT FLUSH: the publish script is loaded again, nothing is
     lost or doubled, and the offsets stay consecutive."""
-    from server import keys
 
     channel = unique()
     reader, writer = await connect(client, alice), await connect(client, bob)
     await subscribe(reader, channel)
     first = await publish(writer, channel, 0)
-    await client.app[keys.redis].script_flush()
+    await client.app[redis_key].script_flush()
     second = await publish(writer, channel, 1)
-    hub = client.app[keys.hub]
-    await client.app[keys.redis].script_flush()
+    hub = client.app[hub_key]
+    await client.app[redis_key].script_flush()
     third = await hub.publish(channel, b"2", None)
     got = await publications(reader, 3)
     assert [p["data"] for p in got] == [0, 1, 2]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server import keys
+from server.hub.hub import hub_key
 from tests.integration.test_realtime_channels import (
     assert_answers_ping,
     custom_client,
@@ -229,7 +229,7 @@ async def test_frame_flood_closes_with_1008(
     for n in range(40):
         await ws.send_json({"type": "ping", "id": n})
     assert await close_code(ws) == 1008
-    hub = client.app[keys.hub]
+    hub = client.app[hub_key]
 
     async def forgotten() -> bool:
         return hello["client_id"] not in hub.connections

@@ -14,7 +14,7 @@ from pamqp.commands import Basic
 from storage import tasks
 from storage.db import transaction
 from tests.support.waiting import eventually
-from workers.topology import Topology
+from workers.broker.topology import Topology
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

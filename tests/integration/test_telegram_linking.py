@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from storage.db import transaction
 from storage.tables import telegram_link_codes, telegram_links
 from tests.conftest import make_settings

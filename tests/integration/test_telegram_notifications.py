@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.conftest import make_settings
 from tests.integration.test_realtime_channels import publications, subscribe
 from tests.integration.test_realtime_ws import connect

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from server import keys
 from server.app import create_app
+from server.files.uploads import uploads_key
 from storage.db import transaction
 from tests.conftest import make_settings
 from tests.integration.test_realtime_ws import connect
@@ -77,7 +77,7 @@ async def test_sweeper_discards_abandoned_uploads(
     ready = await begin(ws, "abandoned", size=1000)
     await ws.close()
     file_id = uuid.UUID(ready["upload_id"])
-    uploads = app[keys.uploads]
+    uploads = app[uploads_key]
     partial = uploads.path(file_id, partial=True)
     assert partial.exists()
     async with transaction(db) as conn:

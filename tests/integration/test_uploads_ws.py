@@ -20,7 +20,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.hub.binary import chunk_frame
-from server.settings import Settings
+from server.kernel.settings import Settings
 from storage import files
 from storage.db import transaction
 from tests.conftest import make_settings

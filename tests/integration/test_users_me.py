@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.errors import Unauthorized
+from server.kernel.errors import Unauthorized
 from storage.db import transaction
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import Account, log_in

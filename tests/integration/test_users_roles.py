@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.auth.principal import Role
+from server.kernel.principal import Role
 from storage.db import transaction
 from tests.integration.test_http_errors import assert_envelope
 from tests.support.accounts import PASSWORD, Account, create_account, log_in

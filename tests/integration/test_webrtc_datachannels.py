@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.integration.test_realtime_sse import read_events
 from tests.support.accounts import Account
 from tests.support.rtc import client_peer, wait_open

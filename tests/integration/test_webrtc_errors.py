@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from server import keys
-from server.settings import Settings
+from server.kernel.settings import Settings
+from signaling.peers import peers_key
 from tests.support.accounts import Account
 from tests.support.rtc import client_peer, offer_sdp
 from tests.support.rtc_media import ColorVideoTrack, Signaling, create_room, rtc_app
@@ -76,12 +76,12 @@ async def test_malformed_sdp_to_the_server(
 ) -> None:
     _, signaling = await member(client, alice)
     await expect_error(signaling, {"type": "offer", "to": "server", "sdp": sdp}, code)
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
     # the connection can still call the server properly
     pc = client_peer()
     pc.createDataChannel("echo")
     await signaling.call_server(pc)
-    assert len(client.app[keys.peers].peers) == 1
+    assert len(client.app[peers_key].peers) == 1
     await pc.close()
     await signaling.close()
 
@@ -103,7 +103,7 @@ async def test_malformed_sdp_over_http_is_a_400_and_leaves_no_peer(
     )
     assert response.status == 400, await response.text()
     assert (await response.json())["error"]["code"] == "bad_sdp"
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
 
 
 async def test_http_offer_validation(client: Any, alice: Account, bob: Account) -> None:
@@ -124,7 +124,7 @@ async def test_http_offer_validation(client: Any, alice: Account, bob: Account) 
         url, json={"sdp": sdp, "type": "offer", "room": private["id"]}, headers=bob.headers
     )
     assert hidden.status == 404
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
     await pc.close()
 
 
@@ -228,7 +228,7 @@ async def test_signaling_without_joining(client: Any, alice: Account, bob: Accou
         signaling, {"type": "candidate", "to": someone.peer_id, "candidate": None}, "not_in_room"
     )
     await expect_error(signaling, {"type": "leave"}, "not_in_room")
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
     await pc.close()
     await signaling.close()
     await someone.close()
@@ -289,7 +289,7 @@ async def test_media_offer_in_a_data_only_room(client: Any, alice: Account) -> N
         {"type": "offer", "to": "server", "sdp": await offer_sdp(media)},
         "media_disabled",
     )
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
     data = client_peer()
     data.createDataChannel("echo")
     await signaling.call_server(data)  # data channels are fine

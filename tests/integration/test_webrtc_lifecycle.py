@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiortc import RTCPeerConnection
 
-from server import keys
-from server.settings import Settings
-from signaling.peers import PeerManager
+from server.kernel.settings import Settings
+from signaling.peers import PeerManager, peers_key
 from storage.db import transaction
 from storage.tables import files
 from tests.support.accounts import Account
@@ -105,7 +104,7 @@ async def test_peers_are_listed_for_admins_only_with_state_and_stats(
     assert 0 <= peer["seconds_to_connect"] < 15
     assert peer["created_at"] > 0
     assert peer["bytes_sent"] > 0 and peer["bytes_received"] > 0
-    assert peer["peer_id"] in client.app[keys.peers].peers
+    assert peer["peer_id"] in client.app[peers_key].peers
     await pc.close()
     await signaling.close()
     await peer_count_becomes(client, admin, 0)
@@ -177,7 +176,7 @@ async def test_a_vanished_client_ends_the_peer(
     room = await create_room(client, alice, media=False)
     signaling, pc = await member_with_peer(client, alice, room)
     [peer] = await server_peers(client, admin)
-    server_pc = client.app[keys.peers].peers[peer["peer_id"]].pc
+    server_pc = client.app[peers_key].peers[peer["peer_id"]].pc
     ice: list[str] = []
     server_pc.on("iceconnectionstatechange", lambda: ice.append(server_pc.iceConnectionState))
 
@@ -208,7 +207,7 @@ async def test_a_peer_that_never_connects_fails_and_is_closed(
     )
     assert response.status == 201
     peer_id = (await response.json())["peer_id"]
-    server_pc = client.app[keys.peers].peers[peer_id].pc
+    server_pc = client.app[peers_key].peers[peer_id].pc
     states: list[str] = []
     server_pc.on("connectionstatechange", lambda: states.append(server_pc.connectionState))
     await pc.close()  # without ever applying the answer
@@ -254,7 +253,7 @@ async def test_shutdown_closes_every_peer_and_keeps_recordings(
 
     await eventually(sent_enough, timeout=15)
     assert len(await server_peers(client, admin)) == 2
-    peers = client.app[keys.peers]
+    peers = client.app[peers_key]
 
     await client.close()  # the app shuts down
 

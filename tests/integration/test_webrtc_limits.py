@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server import keys
-from server.settings import Settings
+from server.kernel.settings import Settings
+from signaling.peers import peers_key
 from tests.support.accounts import Account
 from tests.support.rtc import client_peer, offer_sdp
 from tests.support.rtc_media import ColorVideoTrack, Signaling, create_room, rtc_app
@@ -57,7 +57,7 @@ async def alice_calling_bob_joined(
 
 async def no_peers_left(client: Any) -> None:
     async def empty() -> bool:
-        return not client.app[keys.peers].peers
+        return not client.app[peers_key].peers
 
     await eventually(empty)
 
@@ -70,7 +70,7 @@ async def test_max_peers_refuses_a_second_server_peer(
     a, b = await alice_calling_bob_joined(client, alice, bob, first)
     # renegotiating the same connection's peer is no new peer
     await a.call_server(first)
-    assert len(client.app[keys.peers].peers) == 1
+    assert len(client.app[peers_key].peers) == 1
 
     second = data_peer()
     refused = await b.request(
@@ -83,7 +83,7 @@ async def test_max_peers_refuses_a_second_server_peer(
     over_http = await http_offer(client, bob, third)
     assert over_http.status == 503
     assert (await over_http.json())["error"]["code"] == "too_many_peers"
-    assert len(client.app[keys.peers].peers) == 1
+    assert len(client.app[peers_key].peers) == 1
 
     await a.request({"type": "leave"}, "left")  # closes alice's peer: a place is free
     await no_peers_left(client)
@@ -110,7 +110,7 @@ async def test_max_media_peers_refuses_media_but_not_data(
     assert (await over_http.json())["error"]["code"] == "too_many_media_peers"
     data = data_peer()
     await b.call_server(data)  # data channels only: still welcome
-    assert len(client.app[keys.peers].peers) == 2
+    assert len(client.app[peers_key].peers) == 2
     for closing in (first, second, third, data, a, b):
         await closing.close()
     await no_peers_left(client)

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from storage.db import Row, transaction
 from storage.tables import files
 from tests.support.accounts import Account

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.support.accounts import Account
 from tests.support.rtc_media import Signaling, create_room, rtc_app
 from tests.support.waiting import eventually

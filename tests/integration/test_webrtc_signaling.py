@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from server import keys
-from server.settings import Settings
+from server.kernel.settings import Settings
+from signaling.peers import peers_key
 from tests.support.accounts import Account
 from tests.support.rtc import client_peer, wait_open
 from tests.support.rtc_media import (
@@ -128,7 +128,7 @@ async def test_two_clients_connect_directly_through_relayed_signals(
     chat.send("hello bob, directly")
     assert await asyncio.wait_for(got, 10) == "hello bob, directly"
     # not through the server: it has no peer of either connection
-    assert client.app[keys.peers].peers == {}
+    assert client.app[peers_key].peers == {}
     await pc_a.close()
     await pc_b.close()
     await a.close()

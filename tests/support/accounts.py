@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.auth.principal import Role
 from server.auth.schemas import UserCreate
 from server.auth.service import AuthService
+from server.kernel.principal import Role
 from storage.db import transaction
 
 PASSWORD = "correct horse battery staple"

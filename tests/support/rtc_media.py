@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from server.app import create_app
-from server.settings import Settings
+from server.kernel.settings import Settings
 from tests.conftest import make_settings
 from tests.support.accounts import Account
 from tests.support.rtc import accept_answer, offer_sdp

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from server.telemetry import configure_tracing
+from server.kernel.telemetry import configure_tracing
 
 
 class _Gate(SimpleSpanProcessor):

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-import server.security
-from server.security.passwords import load_common_passwords
+import server.kernel.security
+from server.kernel.security.passwords import load_common_passwords
 
 CLASSICS = [
     "password", "123456", "12345678", "qwerty", "letmein", "iloveyou", "password1",
@@ -19,8 +19,8 @@ CLASSICS = [
 
 @pytest.mark.parametrize("submodule", ["passwords", "tokens", "apikeys"])
 def test_every_submodule_is_documented_and_imports(submodule: str) -> None:
-    assert submodule in (server.security.__doc__ or "").split()
-    module = importlib.import_module(f"server.security.{submodule}")
+    assert submodule in (server.kernel.security.__doc__ or "").split()
+    module = importlib.import_module(f"server.kernel.security.{submodule}")
     assert module.__doc__
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from server.security.apikeys import (
+from server.kernel.security.apikeys import (
     BASE62_ALPHABET,
     ParsedKey,
     constant_time_equals,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from server.security.passwords import PasswordHasher, PasswordPolicy
+from server.kernel.security.passwords import PasswordHasher, PasswordPolicy
 
 CONTEXT = ("alice.liddell@example.com", "AliceInChains")
 PASSPHRASE_200 = ("correct horse battery staple " * 7)[:200]

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from server.security.tokens import (
+from server.kernel.security.tokens import (
     InvalidToken,
     SigningKey,
     TokenCodec,
@@ -206,7 +206,7 @@ def test_a_token_verified_once_still_expires_and_keeps_its_type(
     assert codec.decode(token, token_type="access")["sub"] == "5"
     with pytest.raises(InvalidToken, match="wrong token type"):
         codec.decode(token, token_type="refresh")
-    monkeypatch.setattr("server.security.tokens.datetime", _Later)
+    monkeypatch.setattr("server.kernel.security.tokens.datetime", _Later)
     with pytest.raises(InvalidToken, match="token expired"):
         codec.decode(token, token_type="access")
     assert make_codec(leeway=3 * 3600).decode(token, token_type="access")["sub"] == "5"
@@ -221,7 +221,7 @@ def test_a_token_not_yet_valid_is_refused_on_every_use() -> None:
 
 
 def test_the_verified_token_memory_is_bounded() -> None:
-    from server.security import tokens
+    from server.kernel.security import tokens
 
     codec = make_codec()
     issued = [

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from server import settings_docs
-from server.settings import DEV_SECRET, ConfigError, Settings, load_settings
+from server.kernel.settings import DEV_SECRET, ConfigError, Settings, load_settings
 
 
 def test_development_needs_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

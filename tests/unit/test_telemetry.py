@@ -7,7 +7,7 @@ import logging
 import orjson
 import pytest
 
-from server.telemetry import (
+from server.kernel.telemetry import (
     ContextFilter,
     JsonFormatter,
     _redact_url_value,

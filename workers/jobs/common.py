@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 
 from storage import messages
 from storage.db import Connection
-from workers.jobs import JobContext, JobMessage, PoisonMessage
-from workers.messages import Payload, decode_payload
+from workers.jobs.context import JobContext, JobMessage, PoisonMessage
+from workers.messaging.acceptor import Payload, decode_payload
 
 log = logging.getLogger(__name__)
 

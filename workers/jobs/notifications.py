@@ -11,9 +11,9 @@ import orjson
 
 from storage import notifications
 from storage.db import Row, connect, transaction
-from workers.jobs import JobContext, JobMessage
 from workers.jobs.common import first_time, payload_of, push
-from workers.messages import AdminNotification, UserNotification
+from workers.jobs.context import JobContext, JobMessage
+from workers.messaging.acceptor import AdminNotification, UserNotification
 
 ADMIN_CHANNEL = "admin:notifications"
 

@@ -12,7 +12,7 @@ import uuid
 
 from storage import tasks
 from storage.db import transaction
-from workers.jobs import JobContext, JobMessage, PoisonMessage
+from workers.jobs.context import JobContext, JobMessage, PoisonMessage
 
 log = logging.getLogger(__name__)
 

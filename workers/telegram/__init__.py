@@ -2,25 +2,9 @@
 `/unlink`) and a notifier that copies notifications to linked chats. Off unless
 TELEGRAM_BOTS_ENABLED and at least one token is set. docs/TELEGRAM.md tells the whole story.
 
-This module imports no aiogram, so the HTTP server can ask `enabled()` cheaply.
+    config.py    enabled(), the bot tokens (no aiogram import: the HTTP server asks cheaply)
+    codes.py     one-time link codes
+    commands.py  what the bots answer
+    bots.py      the dispatcher polling every bot
+    notifier.py  copies notifications to linked chats
 """
-
-from __future__ import annotations
-
-from server.settings import Settings
-
-
-def bot_tokens(settings: Settings) -> list[str]:
-    """The configured tokens in order (the first one sends notifications)."""
-    raw = settings.TELEGRAM_BOT_TOKENS.get_secret_value()
-    return [token.strip() for token in raw.split(",") if token.strip()]
-
-
-def enabled(settings: Settings) -> bool:
-    return settings.TELEGRAM_BOTS_ENABLED and bool(bot_tokens(settings))
-
-
-def bot_username_key(settings: Settings) -> str:
-    """Redis key where the worker records the notifying bot's @username, so the HTTP server
-    can offer a t.me deep link without calling Telegram itself."""
-    return f"{settings.REDIS_PREFIX}:telegram:bot-username"

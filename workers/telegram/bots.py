@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -15,9 +14,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 from redis.asyncio import Redis
 
-from server.settings import ConfigError, Settings
-from workers.telegram import bot_tokens, bot_username_key
+from server.kernel.settings import ConfigError, Settings
+from storage.db import Pool
 from workers.telegram.commands import commands_router
+from workers.telegram.config import bot_tokens, bot_username_key
 from workers.telegram.notifier import TelegramNotifier
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _bot(index: int, token: str, session: AiohttpSession) -> Bot:
 
 
 class TelegramBots:
-    def __init__(self, settings: Settings, pool: Any, redis: Redis) -> None:
+    def __init__(self, settings: Settings, pool: Pool, redis: Redis) -> None:
         # One HTTP session for every bot: aiogram puts the token in each request's URL.
         self.session = AiohttpSession(
             api=TelegramAPIServer.from_base(settings.TELEGRAM_API_SERVER), timeout=REQUEST_TIMEOUT

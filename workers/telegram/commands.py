@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart, ExceptionTypeFilter
 from aiogram.types import ErrorEvent, Message
 
+from server.kernel.errors import DatabaseUnavailable, IntegrityViolation
 from storage import telegram
-from storage.db import DatabaseUnavailable, IntegrityViolation, connect, transaction
+from storage.db import Pool, connect, transaction
 from workers.telegram.codes import code_hash
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def commands_router() -> Router:
     return router
 
 
-async def start_with_code(message: Message, command: CommandObject, bot: Bot, pool: Any) -> None:
+async def start_with_code(message: Message, command: CommandObject, bot: Bot, pool: Pool) -> None:
     """`/start CODE` (typed, or sent by Telegram for a t.me/<bot>?start=CODE link)."""
     code = command.args or ""
     linked = None
@@ -69,7 +69,7 @@ async def start_with_code(message: Message, command: CommandObject, bot: Bot, po
         )
 
 
-async def status(message: Message, pool: Any) -> None:
+async def status(message: Message, pool: Pool) -> None:
     async with connect(pool) as conn:
         linked = await telegram.link_of_chat(conn, message.chat.id)
     if linked is None:
@@ -82,7 +82,7 @@ async def status(message: Message, pool: Any) -> None:
         )
 
 
-async def unlink(message: Message, pool: Any) -> None:
+async def unlink(message: Message, pool: Pool) -> None:
     async with connect(pool) as conn:
         user_id = await telegram.unlink_chat(conn, message.chat.id)
     if user_id is None:

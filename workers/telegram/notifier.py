@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
 
 from storage import telegram
-from storage.db import connect
+from storage.db import Pool, connect
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def message_text(level: str, body: str) -> str:
 
 
 class TelegramNotifier:
-    def __init__(self, bot: Bot, pool: Any) -> None:
+    def __init__(self, bot: Bot, pool: Pool) -> None:
         self.bot = bot
         self.pool = pool
 

@@ -30,10 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from server.auth.principal import Principal, Role
-from server.settings import Settings
+from aiohttp import web
+
+from server.kernel.errors import DatabaseUnavailable
+from server.kernel.principal import Principal, Role
+from server.kernel.realtime_errors import UploadError
+from server.kernel.settings import Settings
 from storage import files
-from storage.db import DatabaseUnavailable, Row, transaction
+from storage.db import Pool, Row, transaction
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +46,6 @@ T = TypeVar("T")
 MIME = re.compile(r"^[\w.+-]{1,127}/[\w.+-]{1,127}$", re.ASCII)
 DEFAULT_MIME = "application/octet-stream"
 MAX_NAME = 255
-
-
-class UploadError(Exception):
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(eq=False)
@@ -68,7 +64,7 @@ class Upload:
 
 
 class Uploads:
-    def __init__(self, settings: Settings, pool: Any) -> None:
+    def __init__(self, settings: Settings, pool: Pool) -> None:
         self.settings = settings
         self.pool = pool
         self.root = Path(settings.UPLOAD_DIR).resolve()
@@ -485,3 +481,6 @@ def safe_mime(mime: str | None) -> str:
     """`type/subtype` (parameters dropped), or application/octet-stream."""
     value = (mime or "").split(";", 1)[0].strip().lower()
     return value if MIME.match(value) else DEFAULT_MIME
+
+
+uploads_key: web.AppKey[Uploads] = web.AppKey("uploads", Uploads)

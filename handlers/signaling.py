@@ -1,6 +1,6 @@
 """Signaling message handlers, added to every WebSocket session's message types.
 
-A session here is handlers.realtime_session.RealtimeSession; signaling only needs its
+A session here is server.hub.session.RealtimeSession; signaling only needs its
 connection, its reply() and its app, described by the Session protocol below (so this
 package does not import the handlers layer).
 """
@@ -12,11 +12,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from server import keys
 from server.hub.connection import Connection
-from server.hub.protocol import Message, MessageTypes, ProtocolError
+from server.hub.protocol import Message, MessageTypes
 from server.hub.ratelimit import TokenBucket
+from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import settings_key
+from signaling.peers import peers_key
 from signaling.protocol import SERVER_PEER, Answer, Candidate, Join, Leave, Offer
+from signaling.rooms import rooms_key
 
 
 class Session(Protocol):
@@ -31,7 +34,7 @@ def _limit(session: Session, ref: Any) -> None:
     """Signaling floods are cut short per connection (SIGNALING_RATE per second)."""
     bucket = session.extras.get("signaling_rate")
     if bucket is None:
-        rate = session.app[keys.settings].SIGNALING_RATE
+        rate = session.app[settings_key].SIGNALING_RATE
         bucket = session.extras["signaling_rate"] = TokenBucket(rate, rate * 2)
     if not bucket.take():
         raise ProtocolError("rate_limited", "signaling too fast; slow down", ref)
@@ -43,7 +46,7 @@ def _ref(message: Message) -> Any:
 
 async def join(session: Session, message: Join) -> None:
     _limit(session, _ref(message))
-    rooms = session.app[keys.rooms]
+    rooms = session.app[rooms_key]
     others = await rooms.join(session.connection, uuid.UUID(message.room), _ref(message))
     session.reply(
         {
@@ -57,8 +60,8 @@ async def join(session: Session, message: Join) -> None:
 
 
 async def leave(session: Session, message: Leave) -> None:
-    room = await session.app[keys.rooms].leave(session.connection)
-    await session.app[keys.peers].close_connection_peer(session.connection.client_id)
+    room = await session.app[rooms_key].leave(session.connection)
+    await session.app[peers_key].close_connection_peer(session.connection.client_id)
     if room is None:
         raise ProtocolError("not_in_room", "you are in no room", _ref(message))
     session.reply({"type": "left", "room": str(room)}, message)
@@ -67,7 +70,7 @@ async def leave(session: Session, message: Leave) -> None:
 async def offer(session: Session, message: Offer) -> None:
     ref = _ref(message)
     _limit(session, ref)
-    rooms = session.app[keys.rooms]
+    rooms = session.app[rooms_key]
     if message.to != SERVER_PEER:
         await rooms.relay(
             session.connection, message.to, {"type": "offer", "sdp": message.sdp}, ref
@@ -77,7 +80,7 @@ async def offer(session: Session, message: Offer) -> None:
     if membership is None:
         raise ProtocolError("not_in_room", "join a room before calling the server", ref)
     size = await rooms.count(membership.room_id)
-    _, answer_sdp = await session.app[keys.peers].offer(
+    _, answer_sdp = await session.app[peers_key].offer(
         session.connection.principal,
         message.sdp,
         room=membership.room,
@@ -96,7 +99,7 @@ async def answer(session: Session, message: Answer) -> None:
     _limit(session, ref)
     if message.to == SERVER_PEER:
         raise ProtocolError("bad_signal", "the server never offers, so it takes no answers", ref)
-    await session.app[keys.rooms].relay(
+    await session.app[rooms_key].relay(
         session.connection, message.to, {"type": "answer", "sdp": message.sdp}, ref
     )
 
@@ -105,14 +108,14 @@ async def candidate(session: Session, message: Candidate) -> None:
     ref = _ref(message)
     _limit(session, ref)
     if message.to != SERVER_PEER:
-        await session.app[keys.rooms].relay(
+        await session.app[rooms_key].relay(
             session.connection,
             message.to,
             {"type": "candidate", "candidate": message.candidate},
             ref,
         )
         return
-    peer = session.app[keys.peers].of_connection(session.connection.client_id)
+    peer = session.app[peers_key].of_connection(session.connection.client_id)
     if peer is None:
         raise ProtocolError("no_peer", "send an offer to the server before candidates", ref)
     try:
@@ -123,8 +126,8 @@ async def candidate(session: Session, message: Candidate) -> None:
 
 
 async def on_close(session: Session) -> None:
-    await session.app[keys.rooms].leave(session.connection, reason="disconnected")
-    await session.app[keys.peers].close_connection_peer(session.connection.client_id)
+    await session.app[rooms_key].leave(session.connection, reason="disconnected")
+    await session.app[peers_key].close_connection_peer(session.connection.client_id)
 
 
 def register(types: MessageTypes) -> None:

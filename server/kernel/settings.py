@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -294,7 +295,7 @@ class Settings(BaseSettings):
     @field_validator("CHANNEL_NAMESPACES")
     @classmethod
     def _namespaces_parse(cls, value: str) -> str:
-        from server.hub.channels import parse_namespaces
+        from server.kernel.namespaces import parse_namespaces
 
         parse_namespaces(value)
         return value
@@ -308,7 +309,7 @@ class Settings(BaseSettings):
     @field_validator("JWT_SIGNING_KEYS")
     @classmethod
     def _signing_keys_parse(cls, value: SecretStr) -> SecretStr:
-        from server.security.tokens import parse_signing_keys
+        from server.kernel.security.tokens import parse_signing_keys
 
         for key in parse_signing_keys(value.get_secret_value(), "unused"):
             if len(key.secret.encode()) < MIN_SECRET_LENGTH:
@@ -393,3 +394,6 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(describe_errors(error)) from None
+
+
+settings_key: web.AppKey[Settings] = web.AppKey("settings", Settings)

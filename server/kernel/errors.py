@@ -27,9 +27,8 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from server import keys
-from server.jsonutil import dumps
-from storage.db import DatabaseUnavailable, IntegrityViolation
+from server.kernel.jsonutil import dumps
+from server.kernel.telemetry import request_id_key
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +122,27 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
 
 
+# Failures of the data layer: storage raises them, the middleware renders them.
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached (down, refusing connections or timing out)."""
+
+
+class InvalidData(Exception):
+    """PostgreSQL refused a value (out of range, not valid for its type)."""
+
+
+class IntegrityViolation(Exception):
+    """A constraint refused the statement; `constraint` names it when PostgreSQL said so.
+    `unique` tells a clash with existing data from other violations (not null, check)."""
+
+    def __init__(self, message: str, constraint: str | None, *, unique: bool = False) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+        self.unique = unique
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -173,7 +193,7 @@ def _from_http_exception(exc: web.HTTPException, request_id: str | None) -> web.
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.get(keys.request_id)
+    request_id = request.get(request_id_key)
     try:
         return await handler(request)
     except AppError as error:

@@ -18,9 +18,10 @@ import orjson
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from server import keys
+from server.files.uploads import Upload, uploads_key
 from server.hub import binary
 from server.hub.connection import Connection
+from server.hub.hub import hub_key
 from server.hub.protocol import (
     Close,
     FileAbort,
@@ -30,18 +31,19 @@ from server.hub.protocol import (
     MessageTypes,
     Ping,
     Presence,
-    ProtocolError,
     Publish,
     Subscribe,
     Text,
     Unsubscribe,
     encode,
     error_frame,
+    message_types_key,
     parse,
 )
 from server.hub.ratelimit import TokenBucket
-from server.hub.uploads import Upload, UploadError
-from storage.db import DatabaseUnavailable
+from server.kernel.errors import DatabaseUnavailable
+from server.kernel.realtime_errors import BinaryError, ProtocolError, UploadError
+from server.kernel.settings import settings_key
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,16 @@ class RealtimeSession:
     )
 
     def __init__(self, app: web.Application, connection: Connection) -> None:
-        settings = app[keys.settings]
+        settings = app[settings_key]
         self.app = app
         self.settings = settings
-        self.hub = app[keys.hub]
-        self.uploads = app[keys.uploads]
+        self.hub = app[hub_key]
+        self.uploads = app[uploads_key]
         self.connection = connection
         self.frames = TokenBucket(settings.FRAME_RATE, settings.FRAME_RATE * 2)
         self.publishes = TokenBucket(settings.PUBLISH_RATE, settings.PUBLISH_BURST)
         self.active_uploads: dict[str, Upload] = {}
-        self.types: MessageTypes = app[keys.ws_types]
+        self.types: MessageTypes = app[message_types_key]
         self.extras: dict[str, Any] = {}  # per-connection state of other parts (signaling)
         self.outgoing: list[tuple[str, bytes, Message]] = []  # publishes not yet sent
         self.sending: asyncio.Future[None] | None = None
@@ -135,7 +137,7 @@ class RealtimeSession:
                 await self.chunk(frame)
             else:
                 await self.binary_message(frame)
-        except binary.BinaryError as error:
+        except BinaryError as error:
             self.connection.send(error_frame(error.code, error.message, "binary"))
         except ProtocolError as error:
             self.connection.send(error_frame(error.code, error.message, error.ref, error.details))

@@ -47,6 +47,8 @@ async def publish_confirmed(
         return []
     if not all(message.properties.message_id for message in batch):
         raise ValueError("every message needs a message_id")  # before any state changes
+    # PRIVATE-API aiormq 7.2: Channel.lock, delivery_tag, confirmations, message_id_delivery_tag,
+    # create_future, max_content_size, write_queue, number (what basic_publish uses inside).
     channel_: Any = channel  # aiormq.Channel: its attributes are not on the abstract class
     frames: list[Any] = []
     confirmations: list[asyncio.Future[Any]] = []
@@ -110,7 +112,7 @@ async def ack_many(channel: aiormq.abc.AbstractChannel, delivery_tags: Sequence[
     each ack names its own tag, so none acks a delivery still being processed)."""
     if channel.is_closed:
         raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
-    channel_: Any = channel
+    channel_: Any = channel  # PRIVATE-API aiormq 7.2: Channel.write_queue, number
     await channel_.write_queue.put(
         ChannelFrame.marshall(
             frames=[spec.Basic.Ack(delivery_tag=tag) for tag in delivery_tags],

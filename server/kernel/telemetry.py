@@ -27,8 +27,8 @@ from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from server import keys, spans
-from server.settings import Settings
+from server.kernel import spans
+from server.kernel.settings import Settings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -129,7 +129,7 @@ class AccessLogger(AbstractAccessLogger):
                 "size": response.body_length,
                 "duration_ms": round(time * 1000, 2),
                 "remote": request.remote,
-                "request_id": request.get(keys.request_id, "-"),
+                "request_id": request.get(request_id_key, "-"),
             },
         )
 
@@ -146,7 +146,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     """Honour a sane X-Request-ID or make one; echo it; bind it to the log context."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    request[keys.request_id] = request_id
+    request[request_id_key] = request_id
     token = request_id_var.set(request_id)
     try:
         try:
@@ -221,3 +221,6 @@ def configure_tracing(settings: Settings, *, instrument_aiohttp: bool = True) ->
             warnings.filterwarnings("ignore", "Inheritance class", DeprecationWarning)
             AioHttpServerInstrumentor().instrument(tracer_provider=provider)
     return provider
+
+
+request_id_key: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -16,8 +16,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
-from server.jsonutil import dumps
+from server.kernel.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+from server.kernel.jsonutil import dumps
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -13,7 +13,7 @@ from opentelemetry import propagate
 
 from storage import outbox
 from storage.db import Connection
-from workers.topology import Topology
+from workers.broker.topology import Topology
 
 
 async def enqueue(

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from redis.asyncio import Redis
 
-from storage.db import connect
-from workers.amqp import AmqpConnection
+from storage.db import Pool, connect
+from workers.broker.amqp import AmqpConnection
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class ServiceStatus:
 
 
 class ServiceMonitor:
-    def __init__(self, pool: Any, redis: Redis, amqp: AmqpConnection) -> None:
+    def __init__(self, pool: Pool, redis: Redis, amqp: AmqpConnection) -> None:
         self._checks: dict[str, Callable[[], Awaitable[None]]] = {
             "postgres": lambda: self._postgres(pool),
             "redis": lambda: self._redis(redis),
@@ -56,7 +57,7 @@ class ServiceMonitor:
         self.last: dict[str, bool] = {}
 
     @staticmethod
-    async def _postgres(pool: Any) -> None:
+    async def _postgres(pool: Pool) -> None:
         async with connect(pool) as conn:
             await conn.fetch_value("SELECT 1")
 
@@ -104,3 +105,6 @@ class ServiceMonitor:
         while True:
             await self.check_all()
             await asyncio.sleep(WATCH_INTERVAL)
+
+
+monitor_key: web.AppKey[ServiceMonitor] = web.AppKey("monitor", ServiceMonitor)

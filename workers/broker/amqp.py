@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiormq
+from aiohttp import web
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -219,3 +220,6 @@ class AmqpConnection:
         self._ready.clear()
         if connection is not None and not connection.is_closed:
             await _close_quietly(connection)
+
+
+amqp_key: web.AppKey[AmqpConnection] = web.AppKey("amqp", AmqpConnection)

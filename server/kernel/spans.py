@@ -1,7 +1,7 @@
 """Spans that cost nothing while tracing is off.
 
 Without an exporter the server and the worker leave OpenTelemetry's no-op API in place
-(server.telemetry.configure_tracing), but even a no-op `start_as_current_span` builds two
+(server.kernel.telemetry.configure_tracing), but even a no-op `start_as_current_span` builds two
 context managers and attaches a context per call: about 8 % of the worker's CPU per
 message. `span()` skips all of it until a tracer provider is installed, and `installed()`
 lets a hot path skip its own propagation work the same way. Importable from storage and

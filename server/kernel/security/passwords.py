@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # long passphrases are welcome; argon2's cost does not grow with it
-COMMON_PASSWORDS_PACKAGE = "server.security"
+COMMON_PASSWORDS_PACKAGE = "server.kernel.security"
 COMMON_PASSWORDS_FILE = "common_passwords.txt"
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.

@@ -19,9 +19,10 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import __version__, keys
-from server.auth.principal import Access
-from server.http import FORM, JSON, read_body, read_path, read_query
+from handlers.http import FORM, JSON, read_body, read_path, read_query
+from server import __version__
+from server.auth.authenticator import authenticator_key
+from server.kernel.principal import Access
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -106,7 +107,7 @@ def endpoint(
         async def wrapper(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
             if operation.auth is not None:  # before reading input: strangers get 401, not 422
-                kwargs["principal"] = await request.app[keys.auth].authenticate(
+                kwargs["principal"] = await request.app[authenticator_key].authenticate(
                     request, operation.auth
                 )
             if operation.path is not None:
@@ -284,3 +285,6 @@ def build_spec(app: web.Application, *, title: str, description: str) -> dict[st
         "paths": paths,
         "components": components,
     }
+
+
+openapi_cache_key: web.AppKey[dict[str, object]] = web.AppKey("openapi_cache", dict[str, object])

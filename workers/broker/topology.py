@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiormq
 
-from server.settings import Settings
+from server.kernel.settings import Settings
 
 # concern (routing key and queue suffix) -> what it carries
 CONCERNS = {

@@ -15,8 +15,6 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from server import keys
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,7 +46,7 @@ def route_label(request: web.Request) -> str:
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[keys.metrics]
+    metrics = request.app[metrics_key]
     started = time.perf_counter()
     status = 500
     try:
@@ -62,3 +60,6 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = route_label(request)
         metrics.requests.labels(request.method, route, str(status)).inc()
         metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+metrics_key: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

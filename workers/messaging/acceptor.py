@@ -18,13 +18,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
+from aiohttp import web
 from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from server.kernel.errors import IntegrityViolation, InvalidData
 from storage import messages
 from storage.coalescer import Coalescer
-from storage.db import Connection, IntegrityViolation, InvalidData, connect
-from workers.topology import Topology
+from storage.db import Connection, Pool, connect
+from workers.broker.topology import Topology
 
 MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -169,7 +171,7 @@ class Acceptor:
     commit (group commit, storage/coalescer.py), so accepting costs the database little per
     message under load and adds no wait when idle."""
 
-    def __init__(self, pool: Any, topology: Topology) -> None:
+    def __init__(self, pool: Pool, topology: Topology) -> None:
         self._pool = pool
         self._topology = topology
         self._batches: Coalescer[messages.NewMessage, bool] = Coalescer(
@@ -200,3 +202,6 @@ class Acceptor:
 
 def decode_payload(kind: str, raw: Any) -> Payload:
     return KINDS[kind].model.model_validate(raw)
+
+
+acceptor_key: web.AppKey[Acceptor] = web.AppKey("acceptor", Acceptor)

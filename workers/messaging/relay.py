@@ -1,5 +1,5 @@
 """The outbox relay: runs in every server process, publishes outbox rows to RabbitMQ
-(persistent, mandatory, with publisher confirms; a batch in one write, workers/publishing.py)
+(persistent, mandatory, with publisher confirms; a batch in one write, workers/broker/publishing.py)
 and deletes each row once confirmed.
 
 It wakes on LISTEN/NOTIFY and also polls, waits while RabbitMQ is down, and claims rows
@@ -16,24 +16,26 @@ from datetime import timedelta
 from typing import Any
 
 import aiormq
+from aiohttp import web
 from opentelemetry import propagate, trace
 
-from server import spans
-from server.settings import Settings
+from server.kernel import spans
+from server.kernel.errors import DatabaseUnavailable
+from server.kernel.settings import Settings
 from storage import outbox
-from storage.db import DatabaseUnavailable, listening, transaction
-from workers.amqp import AmqpConnection, BrokerUnavailable
-from workers.publishing import Outgoing, publish_confirmed
-from workers.topology import Topology
+from storage.db import Pool, listening, transaction
+from workers.broker.amqp import AmqpConnection, BrokerUnavailable
+from workers.broker.publishing import Outgoing, publish_confirmed
+from workers.broker.topology import Topology
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("workers.relay")
+_tracer = trace.get_tracer("workers.messaging.relay")
 
 PUBLISH_TIMEOUT = 10.0
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings, pool: Any, amqp: AmqpConnection) -> None:
+    def __init__(self, settings: Settings, pool: Pool, amqp: AmqpConnection) -> None:
         self._settings = settings
         self._pool = pool
         self._amqp = amqp
@@ -180,3 +182,6 @@ def _end(span: trace.Span, error: BaseException | None) -> None:
         span.record_exception(error)
         span.set_status(trace.Status(trace.StatusCode.ERROR, repr(error)))
     span.end()
+
+
+relay_key: web.AppKey[OutboxRelay] = web.AppKey("relay", OutboxRelay)
