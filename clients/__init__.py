@@ -10,13 +10,16 @@
 
 from clients.binary import BinaryMessage
 from clients.errors import ConnectionClosed, ConnectionLost, RealtimeError, RecoveryFailed
-from clients.sse import SSEClient, SSEEvent, create_sse_client
+from clients.notifications import Notification
+from clients.sse import SSEClient, create_sse_client
+from clients.sse_parser import SSEEvent
 from clients.ws import WSClient
 
 __all__ = [
     "BinaryMessage",
     "ConnectionClosed",
     "ConnectionLost",
+    "Notification",
     "RealtimeError",
     "RecoveryFailed",
     "SSEClient",

@@ -20,13 +20,10 @@ import inspect
 import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from clients.binary import chunk_frame
 from clients.errors import ConnectionLost, RealtimeError
-
-if TYPE_CHECKING:
-    from clients.ws import WSClient
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 """Called with (bytes the server has confirmed, total size), increasing each time."""
@@ -52,6 +49,42 @@ class UploadState:
         self.changed.set()
 
 
+class Uploads:
+    """A client's uploads on the current connection by upload id, and its requests waiting
+    for a file.* reply (an upload's errors name no request: their ref is "file")."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, UploadState] = {}
+        self.waiters: set[asyncio.Future[dict[str, Any]]] = set()
+
+    def ack(self, frame: dict[str, Any]) -> None:
+        upload = self.states.get(frame.get("upload_id", ""))
+        if upload is not None:
+            upload.ack(int(frame["offset"]))
+
+    def fail(self, error: BaseException) -> None:
+        for future in list(self.waiters):
+            if not future.done():
+                future.set_exception(error)
+        for upload in self.states.values():
+            upload.fail(error)
+
+
+class Uploader(Protocol):
+    """What an upload uses of the client: `WSClient`, which imports this module (so this one
+    names the parts it needs instead of importing it back)."""
+
+    _reconnect: bool
+    _timeout: float
+    _files: Uploads
+
+    async def request(
+        self, frame: dict[str, Any], *, retry: bool = False, file: bool = False
+    ) -> dict[str, Any]: ...
+
+    async def _send(self, payload: str | bytes, *, wait: bool = True) -> None: ...
+
+
 class _Reporter:
     def __init__(self, callback: Progress | None, total: int) -> None:
         self.callback = callback
@@ -68,7 +101,7 @@ class _Reporter:
 
 
 async def send_file(
-    client: WSClient,
+    client: Uploader,
     path: Path,
     channel: str | None,
     progress: Progress | None,
@@ -105,7 +138,7 @@ async def send_file(
 
 
 async def _attempt(
-    client: WSClient,
+    client: Uploader,
     handle: BinaryIO,
     begin: dict[str, Any],
     size: int,
@@ -116,18 +149,18 @@ async def _attempt(
     upload_id = str(ready["upload_id"])
     begin["upload_id"] = upload_id  # from now on, file.begin resumes this upload
     state = UploadState(upload_id, int(ready["offset"]))
-    client._uploads[upload_id] = state
+    client._files.states[upload_id] = state
     try:
         limits = int(ready["chunk_size"]), int(ready["window"])
         await _stream(client, handle, state, size, limits, report)
         await report(state.acked)
         return await client.request({"type": "file.end", "upload_id": upload_id}, file=True)
     finally:
-        client._uploads.pop(upload_id, None)
+        client._files.states.pop(upload_id, None)
 
 
 async def _stream(
-    client: WSClient,
+    client: Uploader,
     handle: BinaryIO,
     state: UploadState,
     size: int,

@@ -16,84 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
-import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
 from clients._auth import FATAL_STATUSES, Credential, credentials, http_error
+from clients._cursors import valid_cursor
 from clients.errors import ConnectionClosed, RealtimeError, RecoveryFailed
+from clients.sse_parser import SSEEvent, SSEParser
 
-_EOL = re.compile(rb"\r\n|\r|\n")
 NO_RECONNECT = frozenset({4001, 4003})  # close codes: credentials rejected, session revoked
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    """One dispatched event. `id` is the event's own id line (None when it had none)."""
-
-    event: str = "message"
-    data: str = ""
-    id: str | None = None
-    retry: int | None = None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-class SSEParser:
-    """Incremental EventSource parsing: feed bytes, get the events they complete."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._data: list[str] = []
-        self._event = ""
-        self._id: str | None = None
-        self.retry: int | None = None  # the server's reconnection time (ms)
-        self.comments = 0
-
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buffer += chunk
-        events: list[SSEEvent] = []
-        while match := _EOL.search(self._buffer):
-            if match.group() == b"\r" and match.end() == len(self._buffer):
-                break  # maybe the first half of \r\n
-            line = self._buffer[: match.start()].decode("utf-8", "replace")
-            self._buffer = self._buffer[match.end() :]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        return events
-
-    def _line(self, line: str) -> SSEEvent | None:
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            self.comments += 1
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._id = value
-        elif name == "retry" and value.isdigit():
-            self.retry = int(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        data, event, event_id = self._data, self._event, self._id
-        self._data, self._event, self._id = [], "", None
-        if not data:
-            return None
-        return SSEEvent(event or "message", "\n".join(data), event_id, self.retry)
 
 
 class SSEClient:
@@ -177,14 +112,14 @@ class SSEClient:
         if "=" in event.id:
             for part in event.id.split(","):
                 name, _, cursor = part.partition("=")
-                if _valid_cursor(cursor):
+                if valid_cursor(cursor):
                     self._cursors[name] = cursor
             return
         channel = self.channels[0] if len(self.channels) == 1 else None
         if channel is None:
             with contextlib.suppress(ValueError, AttributeError):
                 channel = event.json().get("channel")
-        if isinstance(channel, str) and _valid_cursor(event.id):
+        if isinstance(channel, str) and valid_cursor(event.id):
             self._cursors[channel] = event.id
 
     async def _connect(self) -> aiohttp.ClientResponse:
@@ -286,11 +221,6 @@ def create_sse_client(
 
 def _refused(close_code: int | None) -> bool:
     return close_code in NO_RECONNECT
-
-
-def _valid_cursor(cursor: str) -> bool:
-    epoch, _, offset = cursor.partition(":")
-    return bool(epoch) and offset.isdigit()
 
 
 def _close_code(event: SSEEvent) -> int | None:

@@ -21,6 +21,7 @@ import aiohttp
 
 from clients import files
 from clients._auth import Credential
+from clients._cursors import ChannelCursors
 from clients._socket import ReconnectingSocket, json_request
 from clients.binary import BinaryFrameError, BinaryMessage
 from clients.errors import ConnectionLost, RealtimeError
@@ -71,9 +72,8 @@ class WSClient(ReconnectingSocket):
         )
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Frame]] = {}
-        self._file_waiters: set[asyncio.Future[Frame]] = set()
-        self._uploads: dict[str, files.UploadState] = {}
-        self._channels: dict[str, str | None] = {}  # subscribed channel -> last cursor seen
+        self._files = files.Uploads()
+        self._channels = ChannelCursors()  # subscribed channel -> last cursor seen
         self._resubscribing: set[int] = set()
         self._resubscriber: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Incoming | None] = asyncio.Queue()
@@ -94,8 +94,7 @@ class WSClient(ReconnectingSocket):
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
-        for upload in self._uploads.values():
-            upload.fail(error)
+        self._files.fail(error)
         if self._resubscriber is not None:
             self._resubscriber.cancel()
 
@@ -137,12 +136,12 @@ class WSClient(ReconnectingSocket):
     async def _on_text(self, frame: Frame) -> None:
         kind = frame.get("type")
         if kind == "publication":
-            if self._fresh(frame):
+            if self._channels.fresh(frame):
                 await self._queue.put(frame)
             return
         if kind == "subscribed":  # replayed publications first, in order
             for publication in frame.get("publications") or ():
-                if self._fresh(publication):
+                if self._channels.fresh(publication):
                     await self._queue.put(publication)
             self._channels[frame["channel"]] = frame.get("cursor")
             if frame.get("id") in self._resubscribing and not frame.get("recovered"):
@@ -153,14 +152,12 @@ class WSClient(ReconnectingSocket):
         elif kind == "gap":
             self._channels[frame["channel"]] = frame.get("cursor")
         elif kind == "file.ack":
-            upload = self._uploads.get(frame.get("upload_id", ""))
-            if upload is not None:
-                upload.ack(int(frame["offset"]))
+            self._files.ack(frame)
             return
         ref = frame.get("ref") if kind == "error" else frame.get("id")
         future = self._pending.pop(ref, None) if type(ref) is int else None
         if future is None and kind == "error" and ref == "file":
-            self._fail_uploads(RealtimeError.from_frame(frame))
+            self._files.fail(RealtimeError.from_frame(frame))
         elif future is None:
             await self._queue.put(frame)
         elif not future.done():
@@ -168,28 +165,6 @@ class WSClient(ReconnectingSocket):
                 future.set_exception(RealtimeError.from_frame(frame))
             else:
                 future.set_result(frame)
-
-    def _fresh(self, publication: Frame) -> bool:
-        """Track the channel's cursor; False for a publication already yielded."""
-        channel = publication.get("channel")
-        if channel not in self._channels:
-            return True
-        last = self._channels[channel]
-        epoch, offset = publication.get("epoch"), publication.get("offset")
-        if last and isinstance(offset, int):
-            last_epoch, _, last_offset = last.partition(":")
-            if last_epoch == epoch and last_offset.isdigit() and offset <= int(last_offset):
-                return False
-        self._channels[channel] = publication.get("cursor")
-        return True
-
-    def _fail_uploads(self, error: RealtimeError) -> None:
-        """Upload errors carry ref "file", not the request id (nor the upload id)."""
-        for future in list(self._file_waiters):
-            if not future.done():
-                future.set_exception(error)
-        for upload in self._uploads.values():
-            upload.fail(error)
 
     async def messages(self) -> AsyncIterator[Incoming]:
         """Incoming frames that are not replies: dicts (publication, join, leave, gap,
@@ -221,7 +196,7 @@ class WSClient(ReconnectingSocket):
             future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
             self._pending[request_id] = future
             if file:
-                self._file_waiters.add(future)
+                self._files.waiters.add(future)
             if resubscribe:
                 self._resubscribing.add(request_id)
             try:
@@ -232,7 +207,7 @@ class WSClient(ReconnectingSocket):
                     raise
             finally:
                 self._pending.pop(request_id, None)
-                self._file_waiters.discard(future)
+                self._files.waiters.discard(future)
                 self._resubscribing.discard(request_id)
 
     async def request(self, frame: Frame, *, retry: bool = False, file: bool = False) -> Frame:

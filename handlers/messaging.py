@@ -16,16 +16,9 @@ from handlers.messaging_health import collect
 from handlers.openapi import Handler, endpoint
 from server.kernel.errors import BadRequest, Conflict, PayloadTooLarge
 from server.kernel.principal import Access, Principal, Role
-from workers.messaging.acceptor import (
-    AdminNotification,
-    IdempotencyConflict,
-    MessageTooLarge,
-    OrderProcessing,
-    Payload,
-    SystemEvent,
-    UserNotification,
-    acceptor_key,
-)
+from workers.broker.kinds import KINDS, payload_model
+from workers.broker.payloads import Payload
+from workers.messaging.acceptor import IdempotencyConflict, MessageTooLarge, acceptor_key
 
 PUBLISH = Access(role=Role.admin, scope="messaging", api_key_role=Role.user)
 MAX_IDEMPOTENCY_KEY = 200
@@ -64,17 +57,17 @@ DOC = (
 )
 
 
-def _accepting(kind: str, model: type[Payload], summary: str) -> Handler:
-    """The endpoint that accepts messages of one kind (all four differ only in these)."""
+def _accepting(kind: str) -> Handler:
+    """The endpoint that accepts messages of one kind (workers/broker/kinds.py)."""
 
     async def accept_one(request: web.Request, body: Payload, principal: Principal) -> web.Response:
         return await _accept(request, kind, body, principal)
 
     accept_one.__name__ = accept_one.__qualname__ = kind  # the OpenAPI operationId
     return endpoint(
-        summary=summary,
+        summary=KINDS[kind].summary,
         tags=["messaging"],
-        body=model,
+        body=payload_model(kind),
         auth=PUBLISH,
         response=MessageAccepted,
         status=202,
@@ -83,10 +76,10 @@ def _accepting(kind: str, model: type[Payload], summary: str) -> Handler:
     )(accept_one)
 
 
-user_notification = _accepting("user_notification", UserNotification, "Notify a user")
-admin_notification = _accepting("admin_notification", AdminNotification, "Notify every admin")
-order_processing = _accepting("order_processing", OrderProcessing, "Process an order")
-system_event = _accepting("system_event", SystemEvent, "Record a system event")
+user_notification = _accepting("user_notification")
+admin_notification = _accepting("admin_notification")
+order_processing = _accepting("order_processing")
+system_event = _accepting("system_event")
 
 
 class MessagingHealth(BaseModel):
@@ -102,7 +95,7 @@ class MessagingHealth(BaseModel):
     summary="Messaging pipeline health",
     tags=["messaging"],
     response=MessagingHealth,
-    auth=Access(role=Role.admin, scope="messaging", api_key_role=Role.user),
+    auth=PUBLISH,
 )
 async def health(request: web.Request, principal: Principal) -> web.Response:
     """Broker connection, per-queue ready and in-flight counts, dead letters, the outbox

@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from handlers.http import json_response
 from handlers.messaging import MAX_IDEMPOTENCY_KEY, PUBLISH
 from handlers.openapi import endpoint
 from server.kernel.errors import IntegrityViolation, InvalidData
 from server.kernel.principal import Principal
-from workers.messaging.acceptor import (
-    AdminNotification,
-    IdempotencyConflict,
-    MessageTooLarge,
-    OrderProcessing,
-    SystemEvent,
-    UserNotification,
-    acceptor_key,
-)
+from workers.broker.kinds import MESSAGE_KINDS
+from workers.broker.payloads import Payload
+from workers.messaging.acceptor import IdempotencyConflict, MessageTooLarge, acceptor_key
 
 MAX_BATCH = 500
 
@@ -37,30 +31,25 @@ MAX_BATCH = 500
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+    kind: str
+    payload: Payload
 
 
-class UserNotificationItem(_Item):
-    kind: Literal["user_notification"]
-    payload: UserNotification
-
-
-class AdminNotificationItem(_Item):
-    kind: Literal["admin_notification"]
-    payload: AdminNotification
-
-
-class OrderProcessingItem(_Item):
-    kind: Literal["order_processing"]
-    payload: OrderProcessing
-
-
-class SystemEventItem(_Item):
-    kind: Literal["system_event"]
-    payload: SystemEvent
-
-
-AnyItem = UserNotificationItem | AdminNotificationItem | OrderProcessingItem | SystemEventItem
-BatchItem = Annotated[AnyItem, Field(discriminator="kind")]
+# One item model per kind of the messaging API (UserNotificationItem, ...): `kind` is the
+# discriminator, so a bad payload is reported under its kind.
+_ITEMS = tuple(
+    create_model(
+        f"{model.__name__}Item",
+        __base__=_Item,
+        kind=(Literal[kind.name], ...),
+        payload=(model, ...),
+    )
+    for model, kind in MESSAGE_KINDS.items()
+)
+if TYPE_CHECKING:  # what every item is; the union of the models above is built at run time
+    BatchItem = _Item
+else:
+    BatchItem = Annotated[Union[_ITEMS], Field(discriminator="kind")]  # noqa: UP007
 
 
 class MessageBatch(BaseModel):
@@ -104,7 +93,7 @@ async def send_batch(
 ) -> web.Response:
     acceptor = request.app[acceptor_key]
 
-    async def one(item: AnyItem) -> ItemResult:
+    async def one(item: _Item) -> ItemResult:
         try:
             accepted = await acceptor.accept(
                 item.kind,

@@ -8,15 +8,15 @@ import contextlib
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from server.kernel.settings import settings_key
-from storage import outbox
+from storage import heartbeats, outbox
 from storage.db import connect, db_key
 from storage.redis import redis_key
 from workers.broker.amqp import amqp_key
-from workers.broker.topology import CONCERNS, Topology
+from workers.broker.kinds import CONCERNS
+from workers.broker.topology import Topology
 
 STALE_OUTBOX_SECONDS = 30
 
@@ -47,11 +47,7 @@ async def _outbox(app: web.Application) -> dict[str, Any]:
 
 
 async def _workers(app: web.Application) -> list[dict[str, Any]]:
-    redis = app[redis_key]
-    prefix = app[settings_key].REDIS_PREFIX
-    found = [key async for key in redis.scan_iter(match=f"{prefix}:workers:*", count=100)]
-    values = await redis.mget(found) if found else []
-    return sorted((orjson.loads(v) for v in values if v), key=lambda w: str(w["worker_id"]))
+    return await heartbeats.live(app[redis_key], app[settings_key].REDIS_PREFIX)
 
 
 async def collect(app: web.Application) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from redis.exceptions import RedisError
 from handlers.http import json_response
 from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
-from server.files.uploads import Upload, safe_mime, uploads_key
+from server.files.body import receive_part
+from server.files.upload import Upload, safe_mime
+from server.files.uploads import uploads_key
 from server.hub.channels import MAX_CHANNEL_LENGTH
 from server.hub.hub import hub_key
 from server.kernel.errors import (
@@ -137,7 +139,8 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
                 except ProtocolError as error:
                     raise BadRequest(error.message, code=error.code) from None
             elif part.name == "file" and received is None:
-                received = await uploads.receive_stream(
+                received = await receive_part(
+                    uploads,
                     principal,
                     part,
                     name=part.filename or "file",

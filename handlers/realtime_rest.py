@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from handlers.http import json_response
 from handlers.openapi import endpoint
 from server.hub.hub import hub_key
+from server.hub.notifications import notification_event
 from server.kernel.errors import BadRequest, Forbidden, ServiceUnavailable
 from server.kernel.principal import Access, Principal, Role
 from server.kernel.realtime_errors import ProtocolError
@@ -180,9 +181,9 @@ async def send_notification(
             level=body.level,
             data=body.data,
         )
+    event = orjson.dumps(notification_event(row))
+    position = await request.app[hub_key].publish(name, event, _sender(principal))
     out = NotificationOut.model_validate(row)
-    payload = {"kind": "notification", **out.model_dump(mode="json", exclude={"cursor"})}
-    position = await request.app[hub_key].publish(name, orjson.dumps(payload), _sender(principal))
     out.cursor = position.cursor
     return json_response(out, status=201)
 

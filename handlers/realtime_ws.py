@@ -1,20 +1,19 @@
 """WS /realtime/ws: authenticate (header, API key or single-use ticket), check Origin,
-upgrade, then read frames until the client or the server closes."""
+upgrade, then hand every frame to the client's Session until the client or the server
+closes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 from aiohttp import WSMsgType, web
 
 from handlers.http import origin_allowed
 from server.auth.authenticator import authenticator_key
-from server.hub.connection import WebSocketConnection
 from server.hub.hub import hub_key
-from server.hub.protocol import Close, encode
-from server.hub.session import RealtimeSession
+from server.hub.protocol import Close
+from server.hub.session import Session
+from server.hub.ws_connection import WebSocketConnection
 from server.kernel.errors import Forbidden
 from server.kernel.principal import Access, Principal
 from server.kernel.settings import settings_key
@@ -46,37 +45,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     assert transport is not None
     hub = request.app[hub_key]
     connection = WebSocketConnection(principal, settings, hub.mark_dirty, ws, transport)
-    hub.register(connection)
-    session = RealtimeSession(request.app, connection)
-    connection.send(
-        encode(
-            {
-                "type": "connected",
-                "client_id": connection.client_id,
-                "user_id": principal.user_id,
-                "server_time": int(time.time() * 1000),
-                "node": hub.node_id,
-            }
-        )
-    )
+    session = Session(request.app, connection)
+    session.start(node=hub.node_id)
     try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
-                await session.on_text(message.data)
+                await session.receive_text(message.data)
             elif message.type is WSMsgType.BINARY:
-                await session.on_binary(message.data)
+                await session.receive_binary(message.data)
             if connection.closed:
                 break
     except Exception:
         # After the upgrade nothing may reach the HTTP error middleware (it would write an
-        # HTTP response onto the socket): log, close with 1011, end normally.
+        # HTTP response onto the socket): log, close (Close.INTERNAL), end normally.
         log.exception("WebSocket %s failed", connection.client_id)
         connection.close_soon(Close.INTERNAL, "internal error")
     finally:
-        # The handler can be cancelled (a test server cancels it when the client goes):
-        # whatever happens to the session's cleanup, the hub must forget the connection.
-        try:
-            await asyncio.shield(session.close())
-        finally:
-            await hub.unregister(connection)
+        await session.close()
     return ws

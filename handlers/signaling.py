@@ -1,6 +1,6 @@
 """Signaling message handlers, added to every WebSocket session's message types.
 
-A session here is server.hub.session.RealtimeSession; signaling only needs its
+A session here is server.hub.session.Session; signaling only needs its
 connection, its reply() and its app, described by the Session protocol below (so this
 package does not import the handlers layer).
 """

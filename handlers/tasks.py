@@ -86,8 +86,8 @@ async def create_example(
         await enqueue(
             conn,
             Topology.from_settings(settings),
-            "tasks",
-            {"type": "example", "task_id": str(task_id)},
+            "example",
+            {"task_id": str(task_id)},
             message_id=task_id,
         )
     return json_response(

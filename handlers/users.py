@@ -1,34 +1,27 @@
-"""/users: your own account (/users/me) and user management for admins.
-
-Rules: roles rank user < admin < superuser. Admins manage plain users; only a superuser
-creates, changes or removes admins and superusers, or grants those roles; the last active
-superuser can be neither demoted, deactivated nor deleted (checked in the same statement
-as the change). Changes that end access take effect at once (sessions revoked, caches
-updated)."""
+"""/users: your own account (/users/me) and user management for admins. Who may manage
+whom, and the last active superuser, are server/auth/admin_rules.py; UserAdmin
+(server/auth/admin.py) applies them."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 
 from handlers.http import json_response
 from handlers.openapi import endpoint
+from server.auth.admin import UserAdmin, existing
 from server.auth.authenticator import authenticator_key
 from server.auth.schemas import (
     AccountDelete,
     AdminUserCreate,
     AdminUserUpdate,
     PasswordChange,
-    UserCreate,
     UserListQuery,
     UserOut,
     UserPage,
     UserPath,
     UserUpdateSelf,
 )
-from server.auth.service import auth_service_key, conflict_from, user_out
-from server.kernel.errors import Conflict, Forbidden, IntegrityViolation, NotFound
+from server.auth.service import auth_service_key, user_out
 from server.kernel.principal import (
     ADMIN_READ,
     ADMIN_WRITE,
@@ -36,36 +29,13 @@ from server.kernel.principal import (
     USER_READ,
     USER_WRITE,
     Principal,
-    Role,
 )
-from storage import sessions, users
-from storage.db import Connection, Row, db_key, transaction
-
-PRIVILEGED = (Role.admin, Role.superuser)
-LAST_SUPERUSER = "the last active superuser cannot be demoted, deactivated or deleted"
+from storage import users
+from storage.db import db_key, transaction
 
 
-async def _load(conn: Connection, user_id: int) -> Row:
-    row = await users.get(conn, user_id)
-    if row is None:
-        raise NotFound(f"user {user_id} does not exist")
-    return row
-
-
-async def _after_change(request: web.Request, before: Row, after: Row | None, reason: str) -> None:
-    """Make a change that reduces access effective at once."""
-    auth = request.app[authenticator_key]
-    user_id = before["id"]
-    if after is None or not after["is_active"]:
-        async with transaction(request.app[db_key]) as conn:
-            ended = await sessions.revoke_all(conn, user_id, reason) if after is not None else []
-        await auth.sessions_revoked(ended, user_id, reason)
-    await auth.user_changed(
-        user_id,
-        active=after is not None and bool(after["is_active"]),
-        role=(after or before)["role"],
-        reason=reason,
-    )
+def _admin(request: web.Request) -> UserAdmin:
+    return UserAdmin(request.app[db_key], request.app[authenticator_key])
 
 
 # -- /users/me ---------------------------------------------------------------------------------
@@ -74,7 +44,7 @@ async def _after_change(request: web.Request, before: Row, after: Row | None, re
 @endpoint(summary="Your account", tags=["users"], auth=USER_READ, response=UserOut)
 async def get_me(request: web.Request, principal: Principal) -> web.Response:
     async with transaction(request.app[db_key]) as conn:
-        row = await _load(conn, principal.user_id)
+        row = await existing(conn, principal.user_id)
     return json_response(user_out(row))
 
 
@@ -89,13 +59,9 @@ async def get_me(request: web.Request, principal: Principal) -> web.Response:
 async def update_me(
     request: web.Request, body: UserUpdateSelf, principal: Principal
 ) -> web.Response:
-    changes = body.model_dump(exclude_unset=True)
-    async with transaction(request.app[db_key]) as conn:
-        try:
-            row = await users.update(conn, principal.user_id, **changes) if changes else None
-        except IntegrityViolation as error:
-            raise conflict_from(error) from None
-        row = row or await _load(conn, principal.user_id)
+    row = await _admin(request).update_profile(
+        principal.user_id, body.model_dump(exclude_unset=True)
+    )
     return json_response(user_out(row))
 
 
@@ -137,27 +103,11 @@ async def delete_me(
     request: web.Request, body: AccountDelete, principal: Principal
 ) -> web.Response:
     """Needs your password. Everything of yours goes with it (sessions, API keys)."""
-    service = request.app[auth_service_key]
-    async with transaction(request.app[db_key]) as conn:
-        row = await _load(conn, principal.user_id)
-        valid, _ = await service.hasher.verify(body.password, row["password_hash"])
-        if not valid:
-            raise Forbidden("password is wrong", code="wrong_password")
-        if not await users.delete_keeping_a_superuser(conn, principal.user_id):
-            raise Conflict(LAST_SUPERUSER, code="last_superuser")
-    await _after_change(request, row, None, "account deleted")
+    await _admin(request).delete_own(principal.user_id, body.password)
     return web.Response(status=204)
 
 
 # -- admin ---------------------------------------------------------------------------------------
-
-
-def _require_manageable(actor: Principal, target_role: str, new_role: Role | None = None) -> None:
-    touches_privileged = Role(target_role) in PRIVILEGED or new_role in PRIVILEGED
-    if touches_privileged and not actor.is_at_least(Role.superuser):
-        raise Forbidden(
-            "only a superuser can manage admins or grant admin roles", code="insufficient_role"
-        )
 
 
 @endpoint(
@@ -194,18 +144,7 @@ async def list_users(
 async def create_user(
     request: web.Request, body: AdminUserCreate, principal: Principal
 ) -> web.Response:
-    _require_manageable(principal, Role.user, body.role)
-    user_data = UserCreate(
-        email=body.email,
-        username=body.username,
-        password=body.password,
-        password_confirm=body.password,
-        full_name=body.full_name,
-    )
-    async with transaction(request.app[db_key]) as conn:
-        user = await request.app[auth_service_key].register_user(
-            conn, user_data=user_data, role=body.role, is_active=body.is_active
-        )
+    user = await _admin(request).create(principal, body)
     return json_response(user, status=201)
 
 
@@ -219,7 +158,7 @@ async def create_user(
 )
 async def get_user(request: web.Request, path: UserPath, principal: Principal) -> web.Response:
     async with transaction(request.app[db_key]) as conn:
-        row = await _load(conn, path.user_id)
+        row = await existing(conn, path.user_id)
     return json_response(user_out(row))
 
 
@@ -237,26 +176,7 @@ async def update_user(
 ) -> web.Response:
     """Activate, deactivate, rename or change the role. Deactivating ends the user's
     sessions at once."""
-    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    if "role" in changes:
-        changes["role"] = changes["role"].value
-    async with transaction(request.app[db_key]) as conn:
-        before = await _load(conn, path.user_id)
-        _require_manageable(principal, before["role"], body.role)
-        if not changes:
-            return json_response(user_out(before))
-        demotes = changes.get("role", Role.superuser) != Role.superuser or not changes.get(
-            "is_active", True
-        )
-        update = users.update_keeping_a_superuser if demotes else users.update
-        try:
-            after = await update(conn, path.user_id, **changes)
-        except IntegrityViolation as error:
-            raise conflict_from(error) from None
-        if after is None:
-            raise Conflict(LAST_SUPERUSER, code="last_superuser")
-    if after["role"] != before["role"] or after["is_active"] != before["is_active"]:
-        await _after_change(request, before, after, "changed by an admin")
+    after = await _admin(request).update(principal, path.user_id, body)
     return json_response(user_out(after))
 
 
@@ -269,10 +189,5 @@ async def update_user(
     errors=[404, 409],
 )
 async def delete_user(request: web.Request, path: UserPath, principal: Principal) -> web.Response:
-    async with transaction(request.app[db_key]) as conn:
-        before = await _load(conn, path.user_id)
-        _require_manageable(principal, before["role"])
-        if not await users.delete_keeping_a_superuser(conn, path.user_id):
-            raise Conflict(LAST_SUPERUSER, code="last_superuser")
-    await _after_change(request, before, None, "deleted by an admin")
+    await _admin(request).delete(principal, path.user_id)
     return web.Response(status=204)

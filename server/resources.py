@@ -132,7 +132,7 @@ async def _sweep_uploads(uploads: Uploads) -> None:
 
 
 async def close_realtime_connections(app: web.Application) -> None:
-    """on_shutdown: live WebSockets and event streams are told to go away (1001) first,
+    """on_shutdown: live WebSockets and event streams are told to go away (Close.GOING_AWAY) first,
     so that graceful shutdown does not wait on them."""
     await app[hub_key].close_connections()
 

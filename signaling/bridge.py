@@ -11,7 +11,8 @@ import logging
 import orjson
 from aiortc import RTCDataChannel
 
-from server.hub.connection import Connection, Delivery
+from server.hub.connection import Connection
+from server.hub.delivery import Delivery
 from server.hub.hub import Hub
 from server.hub.ratelimit import TokenBucket
 from server.kernel.principal import Principal

@@ -10,80 +10,72 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from storage.db import Connection, Row, json_batch
+from storage import outbox
+from storage.db import Connection, Row
+from storage.sql import json_batch
 from storage.tables import messages, processed_messages
 
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A message to record with its outbox row (values already encoded)."""
+    """A message to record with its outbox entry (values already encoded)."""
 
-    id: uuid.UUID
     kind: str
     payload_json: str
     created_by: int | None
     idempotency_key: str | None
     request_hash: str
-    exchange: str
-    routing_key: str
-    headers_json: str
-    body: bytes
+    entry: outbox.Entry  # its id is the message's id
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.entry.message_id
 
 
-# Every message of the batch and its outbox row, and one wake-up for the relays, in ONE
+# Every message of the batch, its outbox entry, and one wake-up for the relays, in ONE
 # statement: atomic even in autocommit, one round trip and one commit for the whole batch
-# (the batch is one JSON parameter, storage.db.json_batch). A message whose sender already
-# used its idempotency key is skipped (ON CONFLICT), also when two of the batch share a key:
-# the first one in the batch wins.
-ACCEPT_MANY = sa.text(
-    """
+# (the batch is one JSON parameter, storage.sql.json_batch; the outbox part is
+# storage/outbox.py's). A message whose sender already used its idempotency key is skipped
+# (ON CONFLICT), also when two of the batch share a key: the first one in the batch wins.
+ACCEPT_MANY = sa.text(  # built from storage/outbox.py's constants only: nothing to inject
+    f"""
     WITH input AS (
         SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
-            n int, id uuid, kind text, payload jsonb, created_by bigint,
-            idempotency_key text, request_hash text, exchange text, routing_key text,
-            headers jsonb, body text)
+            n int, kind text, payload jsonb, created_by bigint, idempotency_key text,
+            request_hash text, {outbox.RECORD})
     ), m AS (
         INSERT INTO messages (id, kind, payload, created_by, idempotency_key, request_hash)
-        SELECT id, kind, payload, created_by, idempotency_key, request_hash
+        SELECT message_id, kind, payload, created_by, idempotency_key, request_hash
         FROM input ORDER BY n
         ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING
-        RETURNING id
-    ), o AS (
-        INSERT INTO outbox (message_id, exchange, routing_key, headers, body)
-        SELECT input.id, input.exchange, input.routing_key, input.headers,
-               convert_to(input.body, 'UTF8')
-        FROM input JOIN m USING (id) ORDER BY input.n
-    )
-    SELECT m.id FROM m, (SELECT pg_notify('outbox', '')) AS wake
-    """
+        RETURNING id AS message_id
+    ), o AS ({outbox.INSERT_FROM.format(rows="input", source="input JOIN m USING (message_id)")})
+    SELECT m.message_id FROM m, (SELECT {outbox.WAKE}) AS wake
+    """  # noqa: S608
 )
 
 
 async def accept_many(conn: Connection, batch: Sequence[NewMessage]) -> list[bool]:
-    """Record the messages and their outbox rows (and wake the relays) in one statement.
+    """Record the messages and their outbox entries (and wake the relays) in one statement.
     For each: False when its sender already used its idempotency key (nothing written)."""
     rows = await conn.fetch_all(
         ACCEPT_MANY,
         {
             "batch": json_batch(
                 {
-                    "id": m.id,
                     "kind": m.kind,
                     "payload": orjson.Fragment(m.payload_json),
                     "created_by": m.created_by,
                     "idempotency_key": m.idempotency_key,
                     "request_hash": m.request_hash,
-                    "exchange": m.exchange,
-                    "routing_key": m.routing_key,
-                    "headers": orjson.Fragment(m.headers_json),
-                    "body": m.body.decode(),
+                    **m.entry.record(),
                 }
                 for m in batch
             )
         },
     )
-    written = {str(row["id"]) for row in rows}
+    written = {str(row["message_id"]) for row in rows}
     return [str(m.id) in written for m in batch]
 
 
@@ -94,10 +86,6 @@ async def find_by_key(conn: Connection, created_by: int | None, idempotency_key:
             messages.c.idempotency_key == idempotency_key,
         )
     )
-
-
-async def get(conn: Connection, message_id: uuid.UUID) -> Row | None:
-    return await conn.fetch_one(sa.select(messages).where(messages.c.id == message_id))
 
 
 async def first_time(conn: Connection, message_id: uuid.UUID, queue: str) -> bool:
@@ -123,14 +111,4 @@ async def mark_dead(conn: Connection, message_id: uuid.UUID, error: str) -> None
         sa.update(messages)
         .where(messages.c.id == message_id, messages.c.status == "accepted")
         .values(status="dead", last_error=error[:2000])
-    )
-
-
-async def count_processed(conn: Connection, message_ids: list[uuid.UUID]) -> int:
-    return int(
-        await conn.fetch_value(
-            sa.select(sa.func.count())
-            .select_from(processed_messages)
-            .where(processed_messages.c.message_id.in_(message_ids))
-        )
     )

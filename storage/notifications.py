@@ -11,7 +11,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from storage.db import Connection, Row, json_batch
+from storage.db import Connection, Row
+from storage.sql import json_batch
 from storage.tables import notifications
 
 
@@ -24,19 +25,11 @@ async def create(
     body: str,
     level: str,
     data: Any = None,
-    message_id: Any = None,
 ) -> Row:
+    """A notification sent over REST (the worker's come from messages, below)."""
     row = await conn.fetch_one(
         sa.insert(notifications)
-        .values(
-            user_id=user_id,
-            channel=channel,
-            title=title,
-            body=body,
-            level=level,
-            data=data,
-            message_id=message_id,
-        )
+        .values(user_id=user_id, channel=channel, title=title, body=body, level=level, data=data)
         .returning(notifications)
     )
     assert row is not None
@@ -105,7 +98,7 @@ class FromMessage:
 
 
 # Record each message as processed (the inbox) and store its notification, for a batch, in
-# ONE statement: atomic, one round trip, one commit (the batch: storage.db.json_batch).
+# ONE statement: atomic, one round trip, one commit (the batch: storage.sql.json_batch).
 # A message already in the inbox (a redelivery) gets no second notification.
 CREATE_ONCE_MANY = sa.text(
     """

@@ -1,19 +1,65 @@
-"""The transactional outbox: messages written with the change they announce, published
-later by the relay (workers/messaging/relay.py). Rows are claimed with FOR UPDATE SKIP LOCKED, so
-several server nodes never publish the same row at once."""
+"""The transactional outbox: messages written with the change they announce (the one writer
+is workers/messaging/outbox.py), published later by the relay (workers/messaging/relay.py).
+Rows are claimed with FOR UPDATE SKIP LOCKED, so several server nodes never publish the same
+row at once."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from storage.db import Connection, Row
+from storage.sql import json_batch
 from storage.tables import outbox
 
 NOTIFY_CHANNEL = "outbox"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message for the relays to publish. `body` is UTF-8 (the JSON of the message)."""
+
+    message_id: uuid.UUID
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, str]
+
+    def record(self) -> dict[str, Any]:
+        """Its row for a json_batch read with RECORD."""
+        return {
+            "message_id": self.message_id,
+            "exchange": self.exchange,
+            "routing_key": self.routing_key,
+            "headers": self.headers,
+            "body": self.body.decode(),
+        }
+
+
+# Every statement that writes the outbox (here, and storage/messages.py with the messages)
+# reads its entries from a json_batch with these columns, inserts them with INSERT_FROM and
+# selects WAKE: pg_notify is transactional, so the relays wake only if the rows commit.
+RECORD = "message_id uuid, exchange text, routing_key text, headers jsonb, body text"
+INSERT_FROM = """
+    INSERT INTO outbox (message_id, exchange, routing_key, headers, body)
+    SELECT {rows}.message_id, {rows}.exchange, {rows}.routing_key, {rows}.headers,
+           convert_to({rows}.body, 'UTF8')
+    FROM {source} ORDER BY {rows}.n
+"""
+WAKE = f"pg_notify('{NOTIFY_CHANNEL}', '')"
+
+ADD = sa.text(  # built from this module's constants only: nothing to inject
+    f"""
+    WITH input AS (
+        SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(n int, {RECORD})
+    ), o AS ({INSERT_FROM.format(rows="input", source="input")})
+    SELECT {WAKE}
+    """  # noqa: S608
+)
 
 
 async def add(
@@ -23,22 +69,11 @@ async def add(
     exchange: str,
     routing_key: str,
     body: bytes,
-    headers: dict[str, Any] | None = None,
-    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Queue a message inside the caller's transaction and wake the relays on commit."""
-    await conn.execute(
-        sa.insert(outbox).values(
-            message_id=message_id,
-            exchange=exchange,
-            routing_key=routing_key,
-            body=body,
-            headers=headers or {},
-            content_type=content_type,
-        )
-    )
-    # NOTIFY is transactional: relays hear it only if the transaction commits.
-    await conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    """Queue one message inside the caller's transaction and wake the relays on commit."""
+    entry = Entry(message_id, exchange, routing_key, body, headers or {})
+    await conn.execute(ADD, {"batch": json_batch([entry.record()])})
 
 
 async def claim(conn: Connection, limit: int) -> list[Row]:

@@ -42,25 +42,11 @@ async def start(conn: Connection, task_id: uuid.UUID) -> Row | None:
     )
 
 
-async def finish(
-    conn: Connection, task_id: uuid.UUID, *, result: Any = None, error: str | None = None
-) -> Row | None:
-    """Record the outcome once; None if the task was already finished."""
+async def finish(conn: Connection, task_id: uuid.UUID, *, result: Any) -> Row | None:
+    """Record the result once; None if the task was already finished."""
     return await conn.fetch_one(
         sa.update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status == "running")
-        .values(
-            status="failed" if error is not None else "succeeded",
-            result=result,
-            error=error,
-            finished_at=sa.func.now(),
-        )
+        .values(status="succeeded", result=result, finished_at=sa.func.now())
         .returning(tasks)
     )
-
-
-async def count_by_status(conn: Connection) -> dict[str, int]:
-    rows = await conn.fetch_all(
-        sa.select(tasks.c.status, sa.func.count().label("n")).group_by(tasks.c.status)
-    )
-    return {row["status"]: int(row["n"]) for row in rows}

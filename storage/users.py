@@ -72,10 +72,6 @@ async def record_login(conn: Connection, user_id: int, new_hash: str | None) -> 
     await conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
 
 
-async def delete(conn: Connection, user_id: int) -> bool:
-    return await conn.execute(sa.delete(users).where(users.c.id == user_id)) == 1
-
-
 def _other_active_superusers(user_id: int) -> sa.Exists:
     other = users.alias("other")
     return sa.exists().where(

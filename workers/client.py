@@ -19,16 +19,17 @@ from typing import Any
 
 from server.kernel.settings import Settings, load_settings
 from storage.db import Pool, create_pool, transaction
-from workers.broker.topology import Topology
-from workers.messaging.acceptor import (
+from workers.broker.kinds import MESSAGE_KINDS
+from workers.broker.payloads import (
     AdminNotification,
     OrderItem,
     OrderProcessing,
     Payload,
     SystemEvent,
     UserNotification,
-    accept,
 )
+from workers.broker.topology import Topology
+from workers.messaging.acceptor import accept
 
 
 class MessageClient:
@@ -47,14 +48,14 @@ class MessageClient:
             finally:
                 self._pool = None
 
-    async def _send(self, kind: str, payload: Payload, idempotency_key: str | None) -> uuid.UUID:
+    async def _send(self, payload: Payload, idempotency_key: str | None) -> uuid.UUID:
         if self._pool is None:
             raise RuntimeError("use `async with client.session():` around sends")
         async with transaction(self._pool) as conn:
             accepted = await accept(
                 conn,
                 self.topology,
-                kind,
+                MESSAGE_KINDS[type(payload)].name,
                 payload,
                 created_by=self.created_by,
                 idempotency_key=idempotency_key,
@@ -76,7 +77,7 @@ class MessageClient:
             notification_type=notification_type,
             data=data,
         )
-        return await self._send("user_notification", payload, idempotency_key)
+        return await self._send(payload, idempotency_key)
 
     async def send_admin_notification(
         self,
@@ -87,7 +88,7 @@ class MessageClient:
         idempotency_key: str | None = None,
     ) -> uuid.UUID:
         payload = AdminNotification(message=message, severity=severity, data=data)
-        return await self._send("admin_notification", payload, idempotency_key)
+        return await self._send(payload, idempotency_key)
 
     async def send_order_processing(
         self,
@@ -106,7 +107,7 @@ class MessageClient:
             items=[OrderItem.model_validate(item) for item in items] if items is not None else None,
             total=Decimal(str(total)) if total is not None else None,
         )
-        return await self._send("order_processing", payload, idempotency_key)
+        return await self._send(payload, idempotency_key)
 
     async def send_system_event(
         self,
@@ -117,7 +118,7 @@ class MessageClient:
         idempotency_key: str | None = None,
     ) -> uuid.UUID:
         payload = SystemEvent(event_name=event_name, event_data=event_data, severity=severity)
-        return await self._send("system_event", payload, idempotency_key)
+        return await self._send(payload, idempotency_key)
 
 
 def get_message_client(settings: Settings | None = None) -> MessageClient:

@@ -1,12 +1,12 @@
 """The consumer: one channel with a prefetch limit, a handler task per delivery (aiormq makes
 one), manual ack after the job committed (the acks of jobs finishing together in one write).
 
-A job that fails is retried later: the message is republished (with confirms) to the retry
-exchange with `x-attempt` + 1 and the error, then acked; after WORKER_MAX_ATTEMPTS, or at
-once for a message that can never succeed (not JSON, unknown type, invalid payload, too
-big, a value PostgreSQL refuses), it goes to its dead-letter queue with `x-error` saying
-why. Either way the queue keeps moving. While PostgreSQL is unreachable messages are
-requeued without counting attempts.
+A job that fails is retried later: the message is republished (with confirms,
+workers/broker/redelivery.py) to the retry exchange with `x-attempt` + 1 and the error, then
+acked; after WORKER_MAX_ATTEMPTS, or at once for a message that can never succeed (not
+JSON, unknown type, invalid payload, too big, a value PostgreSQL refuses), it goes to its
+dead-letter queue with `x-error` saying why. Either way the queue keeps moving. While
+PostgreSQL is unreachable messages are requeued without counting attempts.
 
 Stopping is graceful: cancel the consumers, let in-flight jobs finish (bounded by
 WORKER_SHUTDOWN_TIMEOUT), then close. When the connection drops, in-flight jobs are
@@ -25,27 +25,25 @@ import uuid
 from typing import Any
 
 import aiormq
-import orjson
 from opentelemetry import propagate, trace
 
 from server.kernel import spans
 from server.kernel.errors import DatabaseUnavailable, InvalidData
-from storage import messages
+from storage import heartbeats, messages
 from storage.coalescer import Coalescer
 from storage.db import transaction
-from workers.broker.amqp import AmqpConnection, persistent_copy
+from workers.broker.amqp import AmqpConnection
+from workers.broker.kinds import CONCERNS
 from workers.broker.publishing import ack_many
-from workers.broker.topology import CONCERNS
+from workers.broker.redelivery import Redelivery, attempt_of
 from workers.jobs.context import Job, JobContext, JobMessage, PoisonMessage
-from workers.jobs.registry import registry
-from workers.messaging.acceptor import MAX_MESSAGE_BYTES
+from workers.jobs.registry import job_for, registry
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("workers.worker")
 
 RETRY_DELAY = 1.0
 HEARTBEAT_INTERVAL = 5.0
-PUBLISH_TIMEOUT = 10.0
 
 
 def _tag(message: aiormq.abc.DeliveredMessage) -> int:
@@ -66,13 +64,13 @@ class Worker:
         self.ctx = ctx
         self.amqp = amqp
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.jobs: dict[tuple[str, str], Job] = registry()
+        self.jobs: dict[str, Job] = registry()
         self.processed = 0
         self.retried = 0
         self.dead_lettered = 0
         self._inflight: set[asyncio.Task[Any]] = set()
         self._channel: aiormq.abc.AbstractChannel | None = None
-        self._publisher: aiormq.abc.AbstractChannel | None = None
+        self._redelivery = Redelivery(ctx.topology)
         self._consumer_tags: list[str] = []
         self._stopping = False
         self.started_at = time.time()
@@ -83,7 +81,7 @@ class Worker:
         amqp.on_disconnect(self._abandon_inflight)
 
     async def _start_consuming(self, connection: aiormq.abc.AbstractConnection) -> None:
-        self._publisher = await connection.channel(publisher_confirms=True)
+        await self._redelivery.open(connection)
         channel = await connection.channel(publisher_confirms=False)
         await channel.basic_qos(prefetch_count=self.ctx.settings.WORKER_PREFETCH)
         await self.ctx.topology.declare(channel)
@@ -100,7 +98,7 @@ class Worker:
 
     def _abandon_inflight(self) -> None:
         self._channel = None
-        self._publisher = None
+        self._redelivery.forget()
         for task in list(self._inflight):
             task.cancel()
 
@@ -116,7 +114,7 @@ class Worker:
     async def handle(self, message: aiormq.abc.DeliveredMessage) -> None:
         concern = message.routing_key or "?"
         headers = dict(message.header.properties.headers or {})
-        attempt = _int(headers.get("x-attempt"), 1)
+        attempt = attempt_of(headers)
         tracing = spans.installed()
         parent = propagate.extract({k: str(v) for k, v in headers.items()}) if tracing else None
         with spans.span(
@@ -129,7 +127,7 @@ class Worker:
                 )
                 span.set_attribute("messaging.attempt", attempt)
             try:
-                kind, body, job = self._decode(concern, message.body)
+                kind, body, job = job_for(self.jobs, concern, message.body)
                 await job(self.ctx, JobMessage(concern, kind, body, _message_id(message), attempt))
             except PoisonMessage as error:
                 await self._give_up(message, concern, attempt, str(error))
@@ -169,54 +167,11 @@ class Worker:
             await ack_many(channel, tags)
         return [None] * len(messages)
 
-    def _decode(self, concern: str, raw: bytes) -> tuple[str, dict[str, Any], Job]:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise PoisonMessage(f"body of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise PoisonMessage(f"body is not JSON: {error}") from None
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            raise PoisonMessage("body must be a JSON object with a string `type`")
-        job = self.jobs.get((concern, body["type"]))
-        if job is None:
-            raise PoisonMessage(f"no job handles type {body['type'][:100]!r} on {concern}")
-        return body["type"], body, job
-
-    async def _republish(
-        self,
-        message: aiormq.abc.DeliveredMessage,
-        exchange: str,
-        routing_key: str,
-        headers: dict[str, Any],
-    ) -> None:
-        """Publish a copy (persistent, confirmed), then ack the original: a crash between
-        the two leaves a duplicate, which the inbox drops."""
-        publisher = self._publisher
-        if publisher is None or publisher.is_closed:
-            raise aiormq.exceptions.ChannelInvalidStateError("no publishing channel")
-        await publisher.basic_publish(
-            message.body,
-            exchange=exchange,
-            routing_key=routing_key,
-            mandatory=True,
-            properties=persistent_copy(
-                message, {**(message.header.properties.headers or {}), **headers}
-            ),
-            timeout=PUBLISH_TIMEOUT,
-        )
-        await self._ack(message)
-
     async def _retry(
         self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
     ) -> None:
-        delay = self.ctx.topology.retry_delay(attempt)
-        headers = {
-            "x-attempt": attempt + 1,
-            "x-last-error": reason[:1000],
-            "retry-delay": str(delay),
-        }
-        await self._republish(message, self.ctx.topology.retry_exchange, concern, headers)
+        delay = await self._redelivery.retry(message, concern, attempt, reason)
+        await self._ack(message)
         self.retried += 1
         log.info(
             "retrying %s message %s in %d ms", concern, message.header.properties.message_id, delay
@@ -226,9 +181,8 @@ class Worker:
         self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
     ) -> None:
         log.warning("dead-lettering message %s: %s", message.header.properties.message_id, reason)
-        headers = {"x-error": reason[:1000], "x-attempts": attempt, "x-dead-at": int(time.time())}
-        queue = self.ctx.topology.queue(concern)
-        await self._republish(message, self.ctx.topology.dead_exchange, queue, headers)
+        await self._redelivery.dead_letter(message, concern, attempt, reason)
+        await self._ack(message)
         self.dead_lettered += 1
         message_id = _message_id(message)
         if message_id is not None:
@@ -255,8 +209,8 @@ class Worker:
                 await asyncio.wait(pending, timeout=2)
         await self.amqp.close()
         with contextlib.suppress(Exception):  # no longer a live worker for /messaging/health
-            await self.ctx.redis.delete(
-                f"{self.ctx.settings.REDIS_PREFIX}:workers:{self.worker_id}"
+            await heartbeats.withdraw(
+                self.ctx.redis, self.ctx.settings.REDIS_PREFIX, self.worker_id
             )
 
     def state(self) -> dict[str, Any]:
@@ -275,17 +229,12 @@ class Worker:
 
     async def heartbeat(self) -> None:
         """Announce this worker in Redis so the server can report its last heartbeat."""
-        key = f"{self.ctx.settings.REDIS_PREFIX}:workers:{self.worker_id}"
         while True:
             with contextlib.suppress(Exception):
-                await self.ctx.redis.set(
-                    key, orjson.dumps(self.state()), ex=int(HEARTBEAT_INTERVAL * 4)
+                await heartbeats.announce(
+                    self.ctx.redis,
+                    self.ctx.settings.REDIS_PREFIX,
+                    self.state(),
+                    ttl=int(HEARTBEAT_INTERVAL * 4),
                 )
             await asyncio.sleep(HEARTBEAT_INTERVAL)
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return max(1, int(value))
-    except (TypeError, ValueError):
-        return default

@@ -1,10 +1,13 @@
 """Accounts and authentication, shared by every surface (REST, WebSocket, SSE, signaling).
 
-    principal.py      Role, scopes, Principal (who is calling) and Access (what a route needs)
     schemas.py        the pydantic models of the account API (UserCreate, LoginResult, ...)
     service.py        AuthService: register, login, refresh, logout, passwords (database only)
-    authenticator.py  Authenticator: request -> Principal, revocation cache, tickets
+    authenticator.py  Authenticator: request -> Principal (its parts: cache.py, standing.py,
+                      api_key_auth.py, tickets.py, revocation.py)
+    admin.py          UserAdmin: managing accounts, under the rules of admin_rules.py
     throttle.py       failed-login throttling per account and per client address (Redis)
+
+Role, scopes, Principal and Access are values of the kernel (server/kernel/principal.py).
 
 The seed's API works as before:
 

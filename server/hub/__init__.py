@@ -1,12 +1,37 @@
 """The realtime hub: channels with history, presence and fan-out across server nodes.
 
-    channels.py    channel names, namespaces and who may subscribe or publish (pure)
-    protocol.py    the wire format: client message models, errors, close codes, WS frames
-    history.py     Redis streams history + the atomic publish script (offset, epoch, cursor)
-    bus.py         the node's Redis pub/sub connection: channel fan-out and control events
-    presence.py    channel members in Redis with leases that expire with their node
-    connection.py  one client (WebSocket or SSE): bounded send queue and its writer
-    hub.py         Hub: local connections, subscriptions, publish, direct messages, stats
+The client protocol:
+    protocol.py          client frames: Message, MessageTypes, parse, error frames, `Close`
+    messages.py          the hub's own client message models
+    binary.py            binary frames (file chunks, binary messages)
+    delivery.py          one outgoing message, encoded once, framed once per transport
+    notifications.py     the one shape of a notification event
+Redis (shared by every node):
+    wire.py              the bus wire format: the publish script (Lua) and its parsers
+    position.py          Position and cursors (`<epoch>:<offset>`)
+    history.py           channel history: positions, publishing, recovery from a cursor
+    publisher.py         ChannelPublisher: publish from anywhere (hub, worker)
+    bus.py               the node's pub/sub connection
+    presence.py          channel members, with leases that expire with their node
+    channels.py          channel names, namespaces, who may subscribe or publish (pure)
+One node:
+    connection.py        one client: subscriptions, bounded send queue, closing
+    ws_connection.py     a client over a WebSocket
+    sse_connection.py    a client over an event stream
+    subscription.py      a client's place in a channel; what subscribing hands back
+    flusher.py           one flush per event-loop turn, coalescing large fan-outs
+    fanout.py            subscribers by channel; delivery of the bus's messages to them
+    subscriptions.py     subscribe (checks, recovery, presence, join/leave), unsubscribe
+    registry.py          connections by id and user: shutdown, revocations, direct messages
+    stats.py, upkeep.py  node statistics; the background upkeep
+    hub.py               Hub: the node's realtime core, assembled from the above
+One client's session (the same object for WebSocket and event stream):
+    session_base.py      start, subscribe (replay, recovery, then live), reply, close
+    channel_messages.py  the WebSocket's channel messages
+    publish_messages.py  the WebSocket's messages that publish
+    file_messages.py     the WebSocket's file transfer
+    session.py           Session: frames in, errors out; message_types()
+    ratelimit.py         token buckets
 
 Docs: docs/PROTOCOL.md describes every message, error code and close code.
 """

@@ -1,4 +1,4 @@
-"""Channel history in Redis, and the one script that publishes.
+"""Channel history in Redis: publishing through the wire's script, positions, recovery.
 
 Per channel three keys share a hash tag (so they would live together in a cluster):
 
@@ -6,13 +6,8 @@ Per channel three keys share a hash tag (so they would live together in a cluste
     {prefix}:ch:{<channel>}:epoch    random id of this history's lifetime
     {prefix}:ch:{<channel>}:stream   XADD entries with id 0-<offset>, trimmed to HISTORY_SIZE
 
-PUBLISH_SCRIPT runs atomically: it numbers the publication, builds its final JSON frame
-around the offset and cursor, appends it to the stream, refreshes the keys' lifetime
-(HISTORY_TTL) and PUBLISHes it to the fan-out channel. Because numbering and fan-out happen
-in one step, every node sees a channel's publications in offset order.
-
-A cursor is `<epoch>:<offset>`. When a channel's keys expire (idle for HISTORY_TTL) the
-epoch changes, so an old cursor can be recognised as unrecoverable.
+What a publication looks like in the stream and on the bus, and the script that writes it,
+are in wire.py. Entries live HISTORY_TTL seconds; when the keys expire the epoch changes.
 """
 
 from __future__ import annotations
@@ -25,25 +20,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-PUBLISH_SCRIPT = """
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('SET', KEYS[2], epoch)
-end
-local offset = redis.call('INCR', KEYS[1])
-local cursor = epoch .. ':' .. offset
-local frame = ARGV[4] .. offset .. ',"epoch":"' .. epoch .. '","cursor":"' .. cursor .. '"'
-  .. ARGV[5]
-if tonumber(ARGV[1]) > 0 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '0-' .. offset, 'f', frame, 't', ARGV[7])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[6], 'p\\n' .. cursor .. '\\n' .. frame)
-return {offset, epoch}
-"""
+from server.hub import wire
+from server.hub.delivery import Delivery
+from server.hub.position import Position
 
 POSITION_SCRIPT = """
 local epoch = redis.call('GET', KEYS[2])
@@ -55,28 +34,14 @@ local offset = tonumber(redis.call('GET', KEYS[1]) or '0')
 return {offset, epoch}
 """
 
-
-@dataclass(frozen=True)
-class Position:
-    epoch: str
-    offset: int
-
-    @property
-    def cursor(self) -> str:
-        return f"{self.epoch}:{self.offset}"
-
-
-def parse_cursor(cursor: str) -> Position | None:
-    epoch, _, offset = cursor.partition(":")
-    if not epoch or len(epoch) > 32 or not offset.isdigit() or len(offset) > 18:
-        return None
-    return Position(epoch, int(offset))
+# A publication to make: channel, and its frame before and after the offset, epoch, cursor.
+Item = tuple[str, tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
 class Recovery:
     recovered: bool
-    frames: list[bytes]  # publications after the cursor, oldest first
+    replay: list[Delivery]  # publications after the cursor, oldest first, cursors attached
     position: Position  # the channel's position now
 
 
@@ -90,7 +55,8 @@ class History:
         self.prefix = prefix
         self.size = size
         self.ttl_ms = ttl_seconds * 1000
-        self._publish = redis.register_script(PUBLISH_SCRIPT)
+        self._bus_prefix = wire.bus_prefix(prefix)
+        self._publish = redis.register_script(wire.PUBLISH_SCRIPT)
         self._position = redis.register_script(POSITION_SCRIPT)
 
     def keys(self, channel: str) -> list[str]:
@@ -98,16 +64,11 @@ class History:
         return [f"{base}:offset", f"{base}:epoch", f"{base}:stream"]
 
     def bus_channel(self, channel: str) -> str:
-        return f"{self.prefix}:bus:{channel}"
+        return self._bus_prefix + channel
 
-    def _args(self, channel: str, head: bytes, tail: bytes, now_ms: int, epoch: str) -> list[Any]:
-        return [self.size, self.ttl_ms, epoch, head, tail, self.bus_channel(channel), now_ms]
-
-    async def publish_many(
-        self, items: list[tuple[str, bytes, bytes]]
-    ) -> list[Position | BaseException]:
-        """Several publications (channel, head, tail) in one pipelined round trip, run by
-        Redis in this order; each gets its position, or the error it met.
+    async def publish_many(self, items: list[Item]) -> list[Position | BaseException]:
+        """Several publications in one pipelined round trip, run by Redis in this order;
+        each gets its position, or the error it met.
 
         EVALSHA goes into the pipeline as a plain command: a registered script would make
         redis-py ask SCRIPT EXISTS first, a second round trip on every call. If Redis lost
@@ -116,7 +77,7 @@ class History:
         now = int(time.time() * 1000)
         results = await self._run_publish(items, now)
         if any(isinstance(result, NoScriptError) for result in results):
-            await self.redis.script_load(PUBLISH_SCRIPT)
+            await self.redis.script_load(wire.PUBLISH_SCRIPT)
             again = iter(
                 await self._run_publish(
                     [
@@ -135,14 +96,16 @@ class History:
             for result in results
         ]
 
-    async def _run_publish(self, items: list[tuple[str, bytes, bytes]], now: int) -> list[Any]:
+    async def _run_publish(self, items: list[Item], now: int) -> list[Any]:
         # The epoch a channel starts with if it has none; one random draw serves the whole
         # pipeline (a channel takes it at most once, and channels may share one).
         epoch = new_epoch()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for channel, head, tail in items:
+            for channel, parts in items:
                 keys = self.keys(channel)
-                args = self._args(channel, head, tail, now, epoch)
+                args = wire.publish_args(
+                    self.size, self.ttl_ms, epoch, parts, self.bus_channel(channel), now
+                )
                 pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
@@ -166,17 +129,17 @@ class History:
             self.keys(channel)[2], min=f"(0-{since.offset}", max=f"0-{now.offset}"
         )
         oldest_allowed = time.time() * 1000 - self.ttl_ms
-        frames: list[bytes] = []
+        replay: list[Delivery] = []
         expected = since.offset + 1
         for entry_id, fields in entries:
-            offset = int(_text(entry_id).partition("-")[2])
-            if offset != expected or int(fields[b"t"]) < oldest_allowed:
+            delivery, published_at = wire.parse_entry(now.epoch, entry_id, fields)
+            if delivery.offset != expected or published_at < oldest_allowed:
                 return Recovery(False, [], now)
-            frames.append(fields[b"f"])
+            replay.append(delivery)
             expected += 1
         if expected != now.offset + 1:
             return Recovery(False, [], now)
-        return Recovery(True, frames, now)
+        return Recovery(True, replay, now)
 
 
 def _text(value: Any) -> str:

@@ -1,7 +1,8 @@
-"""The wire format (docs/PROTOCOL.md is the reference for clients).
+"""The client protocol on the wire (docs/PROTOCOL.md is the reference for clients).
 
-Text frames are JSON objects with a `type`. Each client message type has a model below;
-anything else is answered with an `error` frame (the connection stays open). Outgoing
+Text frames are JSON objects with a `type`. Each client message type has a model
+(messages.py for the hub's own) registered in MessageTypes; anything else is answered with
+an `error` frame (the connection stays open). Close codes are named in `Close`. Outgoing
 frames are encoded once and, for WebSocket, framed once (`ws_frame`), so a publication
 costs the same bytes object for every subscriber.
 """
@@ -11,23 +12,24 @@ from __future__ import annotations
 import struct
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server.kernel.realtime_errors import ProtocolError
 
 
 class Close(IntEnum):
-    """WebSocket close codes and what they mean here."""
+    """WebSocket close codes and what they mean here (an event stream's last `close` event
+    carries the same codes). Code only ever names them; docs/PROTOCOL.md lists them."""
 
-    NORMAL = 1000
+    NORMAL = 1000  # done; an event stream whose recovery failed ends so, too
     GOING_AWAY = 1001  # the server is shutting down: reconnect to another node
     POLICY = 1008  # the connection broke a rule (frame flood, unusable frames)
-    TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE
-    INTERNAL = 1011
+    TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE (aiohttp closes with it)
+    INTERNAL = 1011  # a failure of ours; an event stream whose channel could not be subscribed
     AUTH_FAILED = 4001  # credentials missing or invalid (when detected after the upgrade)
     SESSION_REVOKED = 4003  # the session ended or the user was deactivated or deleted
     SLOW_CONSUMER = 4008  # the client did not read fast enough; its queue overflowed
@@ -36,69 +38,6 @@ class Close(IntEnum):
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=65536)
     id: int | str | None = Field(None, description="Echoed in the reply (ack, error ref).")
-
-
-class Ping(Message):
-    type: Literal["ping"]
-    data: JsonValue = None
-
-
-class Subscribe(Message):
-    type: Literal["subscribe"]
-    channel: str
-    since: str | None = Field(None, max_length=64, description="A cursor to recover from.")
-
-
-class Unsubscribe(Message):
-    type: Literal["unsubscribe"]
-    channel: str
-
-
-class Publish(Message):
-    type: Literal["publish"]
-    channel: str
-    data: JsonValue
-
-
-class Text(Message):
-    """The seed's send_text: echoed back, or a direct message when `to` names a user."""
-
-    type: Literal["message"]
-    text: str = Field(max_length=16384)
-    to: int | None = Field(None, ge=1, le=2**63 - 1)
-
-
-class Presence(Message):
-    type: Literal["presence"]
-    channel: str
-
-
-class FileBegin(Message):
-    """A new upload (name and size required), or `upload_id` alone to resume one."""
-
-    type: Literal["file.begin"]
-    name: str | None = Field(None, min_length=1, max_length=255)
-    mime: str = Field("application/octet-stream", max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    size: int | None = Field(None, ge=0)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    channel: str | None = None
-    upload_id: str | None = Field(None, description="Resume this upload.", max_length=64)
-
-    @model_validator(mode="after")
-    def _new_or_resumed(self) -> FileBegin:
-        if self.upload_id is None and (self.name is None or self.size is None):
-            raise ValueError("a new upload needs name and size (or give upload_id to resume)")
-        return self
-
-
-class FileEnd(Message):
-    type: Literal["file.end"]
-    upload_id: str = Field(max_length=64)
-
-
-class FileAbort(Message):
-    type: Literal["file.abort"]
-    upload_id: str = Field(max_length=64)
 
 
 class MessageTypes:

@@ -1,37 +1,23 @@
 """Publishing on a channel from anywhere that has Redis: the server's hub, the worker, a
 script. The publication is numbered, kept in the channel's history and fanned out to every
-node in one atomic step (see history.py)."""
+node in one atomic step (wire.py's script, run by history.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 from opentelemetry import trace
 from redis.asyncio import Redis
 
-from server.hub.history import History, Position
+from server.hub import wire
+from server.hub.history import History, Item
+from server.hub.position import Position
 from server.kernel import spans
 from server.kernel.settings import Settings
 from storage.coalescer import Coalescer
 
 _tracer = trace.get_tracer("server.hub")
-
-
-def _frame(channel: str, data_json: bytes, sender: dict[str, Any] | None) -> tuple[bytes, bytes]:
-    """The publication frame around the offset, epoch and cursor that Redis fills in."""
-    head = b'{"type":"publication","channel":' + orjson.dumps(channel) + b',"offset":'
-    tail = (
-        b',"from":'
-        + orjson.dumps(sender)
-        + b',"ts":'
-        + str(int(time.time() * 1000)).encode()
-        + b',"data":'
-        + data_json
-        + b"}"
-    )
-    return head, tail
 
 
 class ChannelPublisher:
@@ -41,7 +27,7 @@ class ChannelPublisher:
         )
         # Concurrent single publications (one per worker job, per REST call) share one
         # pipelined round trip; Redis runs them in the order they were submitted.
-        self._batches: Coalescer[tuple[str, bytes, bytes], Position] = Coalescer(
+        self._batches: Coalescer[Item, Position] = Coalescer(
             self.history.publish_many, name="channel-publisher"
         )
 
@@ -50,16 +36,19 @@ class ChannelPublisher:
     ) -> Position:
         """`data_json` is the encoded payload; `sender` is {"user_id", "client_id"}, or None
         for the server itself."""
-        head, tail = _frame(channel, data_json, sender)
+        parts = wire.publication_parts(channel, data_json, sender)
         with spans.span(_tracer, "realtime publish", kind=trace.SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.destination.name", channel)
-            return await self._batches.submit((channel, head, tail))
+            return await self._batches.submit((channel, parts))
 
     async def publish_many(
         self, items: list[tuple[str, bytes, dict[str, Any] | None]]
     ) -> list[Position | BaseException]:
         """Several publications in order, in one round trip (one connection's burst)."""
-        framed = [(channel, *_frame(channel, data, sender)) for channel, data, sender in items]
+        framed = [
+            (channel, wire.publication_parts(channel, data, sender))
+            for channel, data, sender in items
+        ]
         with spans.span(_tracer, "realtime publish", kind=trace.SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.batch.message_count", len(items))
             return await self.history.publish_many(framed)

@@ -20,7 +20,7 @@ from tests.integration.test_messaging_support import (
     wait_processed,
 )
 from tests.support.accounts import Account
-from workers.messaging.acceptor import MAX_MESSAGE_BYTES
+from workers.broker.kinds import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -17,8 +17,9 @@ from storage import messages, notifications
 from storage.db import connect, transaction
 from tests.integration.test_messaging_support import count_by, marker, send, wait_processed
 from tests.support.accounts import Account
+from workers.broker.payloads import UserNotification
 from workers.broker.topology import Topology
-from workers.messaging.acceptor import Acceptor, UserNotification, prepare
+from workers.messaging.acceptor import Acceptor, prepare
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -30,8 +30,8 @@ from tests.support.accounts import create_account, log_in
 from tests.support.waiting import eventually
 from workers import dlq
 from workers.__main__ import main
+from workers.broker.kinds import MAX_MESSAGE_BYTES
 from workers.broker.topology import Topology
-from workers.messaging.acceptor import MAX_MESSAGE_BYTES
 from workers.process import worker_running
 
 pytestmark = pytest.mark.usefixtures("clean_tables")

@@ -19,7 +19,7 @@ from tests.integration.test_messaging_support import accepted, marker, rows
 from tests.support.accounts import Account
 from tests.support.tracing import named, spans_in_memory
 from tests.support.waiting import eventually
-from workers.broker.topology import CONCERNS
+from workers.broker.kinds import CONCERNS
 from workers.process import worker_running
 
 pytestmark = pytest.mark.usefixtures("clean_tables")

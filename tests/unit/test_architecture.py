@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import ast
 import configparser
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("server", "handlers", "signaling", "storage", "workers")
 OURS = (*PRODUCT, "clients")
+MAX_LINES = 300
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -84,3 +86,14 @@ def test_package_inits_import_only_their_own_modules_or_lower_floors() -> None:
                 if not name.startswith(module + ".") and not below:
                     offenders.append(f"{module} -> {name}")
     assert offenders == []
+
+
+def test_modules_are_small() -> None:
+    sizes = {
+        module: len(path.read_text().splitlines())
+        for package in PRODUCT
+        for module, path in _modules(package).items()
+    }
+    too_big = {module: lines for module, lines in sizes.items() if lines > MAX_LINES}
+    assert too_big == {}
+    assert statistics.median(sizes.values()) < 100

@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from storage.db import compile_statement
+from storage.sql import compile_statement
 from storage.tables import outbox, tasks
 
 

@@ -7,7 +7,8 @@
     {p}.dead    direct    routing key = {p}.<concern>   -> queue {p}.<concern>.dead
 
 Every work queue is durable and dead-letters into `{p}.dead`, so a message rejected by the
-broker (or one the worker gives up on) lands in the dead-letter queue of its concern.
+broker (or one the worker gives up on) lands in the dead-letter queue of its concern. The
+concerns come from the kind table (workers/broker/kinds.py).
 """
 
 from __future__ import annotations
@@ -17,15 +18,7 @@ from dataclasses import dataclass
 import aiormq
 
 from server.kernel.settings import Settings
-
-# concern (routing key and queue suffix) -> what it carries
-CONCERNS = {
-    "tasks": "background tasks (POST /tasks/example)",
-    "notifications.user": "user notifications",
-    "notifications.admin": "admin notifications",
-    "orders": "order processing",
-    "events.system": "system events",
-}
+from workers.broker.kinds import CONCERNS
 
 
 @dataclass(frozen=True)
@@ -61,12 +54,6 @@ class Topology:
 
     def retry_queue(self, delay_ms: int) -> str:
         return f"{self.prefix}.retry.{delay_ms}"
-
-    def concern_of(self, queue: str) -> str | None:
-        for concern in CONCERNS:
-            if queue in (self.queue(concern), self.dead_queue(concern)):
-                return concern
-        return None
 
     async def declare(self, channel: aiormq.abc.AbstractChannel) -> None:
         await channel.exchange_declare(self.exchange, exchange_type="direct", durable=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,8 +12,9 @@ from redis.exceptions import RedisError
 
 from storage import messages
 from storage.db import Connection
+from workers.broker.kinds import payload_model
+from workers.broker.payloads import Payload
 from workers.jobs.context import JobContext, JobMessage, PoisonMessage
-from workers.messaging.acceptor import Payload, decode_payload
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +23,11 @@ def payload_of(message: JobMessage) -> tuple[uuid.UUID, Payload]:
     if message.message_id is None:
         raise PoisonMessage("message without a message_id")
     try:
-        return message.message_id, decode_payload(message.type, message.body.get("payload"))
+        payload = payload_model(message.type).model_validate(message.body.get("payload"))
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise PoisonMessage(f"invalid {message.type} payload: {problems}") from None
+    return message.message_id, payload
 
 
 async def first_time(conn: Connection, message: JobMessage, message_id: uuid.UUID) -> bool:
@@ -32,7 +35,7 @@ async def first_time(conn: Connection, message: JobMessage, message_id: uuid.UUI
     return await messages.first_time(conn, message_id, message.concern)
 
 
-async def push(ctx: JobContext, channel: str, data: dict[str, Any]) -> None:
+async def push(ctx: JobContext, channel: str, data: Mapping[str, Any]) -> None:
     """Live delivery after the commit. The stored record is the truth; if Redis is down the
     user still finds it in their notifications and the channel's history misses it."""
     try:

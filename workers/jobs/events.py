@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from storage import system_events
 from storage.db import transaction
+from workers.broker.payloads import SystemEvent
 from workers.jobs.common import first_time, payload_of, push
 from workers.jobs.context import JobContext, JobMessage
-from workers.messaging.acceptor import SystemEvent
 
 SYSTEM_CHANNEL = "system"
 

@@ -1,34 +1,22 @@
-"""User and admin notifications: stored (exactly once), then pushed live to `user:<id>` or
-to the admins (`admin:notifications` and each admin's own channel), and copied to linked
-Telegram chats when the bots run (best effort)."""
+"""User and admin notifications: stored (exactly once), then pushed live as notification
+events (server/hub/notifications.py) to `user:<id>`, or to every admin's own channel and to
+`admin:notifications` (one admin's event plus `severity`), and copied to linked Telegram
+chats when the bots run (best effort)."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import orjson
 
+from server.hub.notifications import notification_event
 from storage import notifications
 from storage.db import Row, connect, transaction
+from workers.broker.payloads import AdminNotification, UserNotification
 from workers.jobs.common import first_time, payload_of, push
 from workers.jobs.context import JobContext, JobMessage
-from workers.messaging.acceptor import AdminNotification, UserNotification
 
 ADMIN_CHANNEL = "admin:notifications"
-
-
-def _event(row: Row) -> dict[str, Any]:
-    return {
-        "kind": "notification",
-        "id": row["id"],
-        "title": row["title"],
-        "body": row["body"],
-        "level": row["level"],
-        "data": row["data"],
-        "message_id": str(row["message_id"]),
-        "created_at": row["created_at"].isoformat(),
-    }
 
 
 async def user_notification(ctx: JobContext, message: JobMessage) -> None:
@@ -47,7 +35,7 @@ async def user_notification(ctx: JobContext, message: JobMessage) -> None:
     )
     if row is None:  # already processed: a redelivery
         return
-    await push(ctx, f"user:{payload.user_id}", _event(row))
+    await push(ctx, f"user:{payload.user_id}", notification_event(row))
     if ctx.telegram is not None:
         await ctx.telegram.notify([payload.user_id], payload.notification_type, payload.message)
 
@@ -77,9 +65,11 @@ async def admin_notification(ctx: JobContext, message: JobMessage) -> None:
             message_id=message_id,
         )
     for row in rows:
-        await push(ctx, f"user:{row['user_id']}", _event(row))
+        await push(ctx, f"user:{row['user_id']}", notification_event(row))
     if rows:
-        await push(ctx, ADMIN_CHANNEL, {**_event(rows[0]), "severity": payload.severity})
+        # The admins' shared channel gets one copy: no admin's own row or id in it.
+        shared = {**notification_event(rows[0]), "user_id": None, "severity": payload.severity}
+        await push(ctx, ADMIN_CHANNEL, shared)
     if ctx.telegram is not None:
         admins = [row["user_id"] for row in rows]
         await ctx.telegram.notify(admins, payload.severity, payload.message)

@@ -17,9 +17,9 @@ from typing import Any
 
 from storage import orders, users
 from storage.db import Connection, Row, transaction
+from workers.broker.payloads import OrderProcessing
 from workers.jobs.common import first_time, payload_of, push
 from workers.jobs.context import JobContext, JobMessage, PoisonMessage
-from workers.messaging.acceptor import OrderProcessing
 
 
 def _event(row: Row) -> dict[str, Any]:

@@ -1,2 +1,3 @@
-"""The server's side of messaging: the message kinds, accepting a message into the outbox in
-the caller's transaction, and the relay that publishes outbox rows to RabbitMQ."""
+"""The server's side of messaging: accepting a message into the outbox in the caller's
+transaction (acceptor.py), the one outbox writer (outbox.py) and the relay that publishes
+outbox entries to RabbitMQ (relay.py). The kinds and their payloads: workers/broker/kinds.py."""

@@ -42,7 +42,6 @@ class OutboxRelay:
         self._topology = Topology.from_settings(settings)
         self._wake = asyncio.Event()
         self._channel: aiormq.abc.AbstractChannel | None = None
-        self.published = 0
         self._closing = False
         amqp.on_connect(self._open_channel)
         amqp.on_disconnect(self._forget_channel)
@@ -58,9 +57,6 @@ class OutboxRelay:
 
     def is_closing(self) -> bool:
         return self._closing
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def close(self) -> None:
         """Stop after the current round. Cancellation alone is not enough: aiopg can turn
@@ -140,7 +136,6 @@ class OutboxRelay:
                     delay = timedelta(seconds=min(60, 2 ** min(row["attempts"], 6)))
                     await outbox.postpone(conn, row["id"], repr(result), delay)
                     log.warning("outbox message %s not published: %r", row["message_id"], result)
-        self.published += len(sent)
         return len(rows)
 
     @staticmethod

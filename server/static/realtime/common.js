@@ -90,6 +90,16 @@ const RT = (() => {
     return item;
   }
 
+  // The notification event a publication carries (docs/PROTOCOL.md, Notifications), in a
+  // few words for the log; null when the publication is not a notification.
+  function notificationText(publication) {
+    const event = publication && publication.data;
+    if (!event || event.kind !== 'notification') return null;
+    const target = event.user_id !== null && event.user_id !== undefined ? `user ${event.user_id}` : event.channel;
+    const body = event.body ? `: ${event.body}` : '';
+    return `notification #${event.id} for ${target} [${event.level}] ${event.title}${body}`;
+  }
+
   function setupClearLog() {
     $('clear-log-button').addEventListener('click', () => $('log').replaceChildren());
   }
@@ -99,6 +109,7 @@ const RT = (() => {
     api,
     log,
     login,
+    notificationText,
     setStatus,
     setupClearLog,
     setupLogin,

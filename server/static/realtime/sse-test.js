@@ -52,6 +52,7 @@ function onEvent(es, number, name, event) {
   const id = name === 'publication' ? event.lastEventId : '';
   if (id) lastId = id;
   log(`#${number} ${name}  id=${id || '-'}  ${event.data}`, { event: name, id, stream: number });
+  if (name === 'publication') logNotification(number, event.data);
   if (name === 'recovery-failed') {
     lastId = ''; // the missed events are gone: start afresh
     setStatus('recovery failed: the missed events are no longer available; connect again', 'error');
@@ -69,6 +70,17 @@ function onEvent(es, number, name, event) {
     setStatus(`stream ${number} connected`, 'ok');
   }
   updateButtons();
+}
+
+// A notification gets a readable line of its own under its publication.
+function logNotification(number, data) {
+  let text = null;
+  try {
+    text = RT.notificationText(JSON.parse(data));
+  } catch {
+    // not JSON: already shown as it came
+  }
+  if (text) log(`   ${text}`, { event: 'notification', stream: number });
 }
 
 // The browser would reconnect with the same (spent) ticket: stop and let the user resume.

@@ -92,6 +92,12 @@ function drop() {
 
 // -- incoming frames ----------------------------------------------------------------------
 
+// A notification gets a readable line of its own under its publication.
+function logNotification(publication) {
+  const text = RT.notificationText(publication);
+  if (text) log(`   ${text}`, { type: 'notification', channel: publication.channel });
+}
+
 function onFrame(data) {
   if (data instanceof ArrayBuffer) {
     onBinary(data);
@@ -105,6 +111,7 @@ function onFrame(data) {
     return;
   }
   log(`← ${data}`, { dir: 'in', type: frame.type, channel: frame.channel });
+  if (frame.type === 'publication') logNotification(frame);
   switch (frame.type) {
     case 'connected':
       $('connected').textContent = JSON.stringify(frame);
@@ -115,6 +122,7 @@ function onFrame(data) {
       renderSubscriptions();
       for (const publication of frame.publications || []) {
         log(`← (recovered) ${JSON.stringify(publication)}`, { dir: 'in', type: 'publication', channel: frame.channel });
+        logNotification(publication);
       }
       requestPresence(frame.channel);
       break;

@@ -1,0 +1,35 @@
+"""A client's place in a channel, and what subscribing hands back to its transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.hub.delivery import Delivery
+from server.hub.position import Position
+
+
+class Subscription:
+    """The last offset the client was given (to drop duplicates and keep order) and, while
+    its history is being recovered, the live publications held back."""
+
+    __slots__ = ("buffer", "channel", "epoch", "offset")
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.epoch = ""
+        self.offset = 0
+        self.buffer: list[Delivery] | None = []
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.epoch}:{self.offset}"
+
+
+@dataclass
+class SubscribeResult:
+    """A subscription held back until the transport has replayed what was missed."""
+
+    subscription: Subscription
+    position: Position  # the channel's position now
+    recovered: bool  # False: the cursor asked for is beyond the history
+    replay: list[Delivery]  # the publications after that cursor, oldest first

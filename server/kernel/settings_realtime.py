@@ -1,0 +1,128 @@
+"""The realtime settings: WebSocket, SSE and channels, uploaded files, WebRTC; with the
+parsers that check the JSON-valued ones at startup."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class RealtimeSettings(BaseModel):
+    # -- realtime (WebSocket, SSE, channels) --------------------------------------------------
+    WS_ALLOWED_ORIGINS: str = Field(
+        "",
+        description="Comma-separated Origins allowed to open WebSockets/SSE (e.g. "
+        "https://app.example.org); empty: same origin only; * allows any.",
+    )
+    WS_MAX_MESSAGE_SIZE: int = Field(
+        1024 * 1024 + 64, ge=1024, description="Largest incoming WebSocket message (bytes)."
+    )
+    WS_HEARTBEAT: float = Field(
+        30.0, gt=0, description="Seconds between WebSocket pings; no pong closes the socket."
+    )
+    WS_COMPRESSION: bool = Field(
+        False, description="permessage-deflate (about 10x the memory per connection)."
+    )
+    SEND_QUEUE_MESSAGES: int = Field(
+        2000, ge=10, description="Messages queued for a client before it is a slow consumer."
+    )
+    SEND_BUFFER_BYTES: int = Field(
+        4 * 1024 * 1024,
+        ge=65536,
+        description="Unsent bytes a client may have before its messages wait in the queue.",
+    )
+    PUBLISH_RATE: float = Field(50.0, gt=0, description="Publishes per second per connection.")
+    PUBLISH_BURST: int = Field(100, ge=1, description="Publishes allowed in a burst.")
+    FRAME_RATE: float = Field(
+        1000.0, gt=0, description="Frames per second per connection before it is closed."
+    )
+    MAX_SUBSCRIPTIONS: int = Field(100, ge=1, description="Channels per connection.")
+    HISTORY_SIZE: int = Field(200, ge=0, description="Publications kept per channel.")
+    HISTORY_TTL: int = Field(
+        600, ge=1, description="Seconds a publication stays recoverable (and idle history lives)."
+    )
+    PRESENCE_TTL: int = Field(
+        60, ge=5, description="Presence lease (s): members of a dead node vanish after it."
+    )
+    CHANNEL_NAMESPACES: str = Field(
+        "",
+        description='Extra channel namespaces as JSON, e.g. {"chat": {"subscribe": "user", '
+        '"publish": "user", "presence": true, "join_leave": true}}.',
+    )
+    SSE_PING_INTERVAL: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
+    UPLOAD_DIR: str = Field("var/uploads", description="Where uploaded files are written.")
+    UPLOAD_MAX_SIZE: int = Field(
+        2 * 1024**3, ge=1, description="Largest file a client may upload (bytes)."
+    )
+    UPLOAD_QUOTA: int = Field(
+        10 * 1024**3, ge=1, description="Total bytes of files one user may store."
+    )
+    UPLOAD_CHUNK_SIZE: int = Field(
+        256 * 1024, ge=1024, le=1024 * 1024, description="Bytes per binary chunk frame."
+    )
+    UPLOAD_WINDOW: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Bytes a client may send ahead of acknowledgement."
+    )
+    UPLOAD_MAX_ACTIVE: int = Field(
+        10, ge=1, description="Unfinished uploads one user may have at a time."
+    )
+    UPLOAD_STALE_AFTER: int = Field(
+        86400, ge=60, description="Seconds after which an unfinished upload is discarded."
+    )
+    BINARY_MESSAGE_MAX: int = Field(
+        64 * 1024, ge=1, description="Largest small binary message (larger: upload a file)."
+    )
+
+    # -- WebRTC -------------------------------------------------------------------------------
+    ICE_SERVERS: str = Field(
+        "[]",
+        description='STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.org:3478", '
+        '"username": "u", "credential": "p"}]. Default none (no internet needed).',
+    )
+    ICE_HOST_ADDRESSES: str = Field(
+        "",
+        description="Comma-separated local addresses the server peer gathers; empty: the "
+        "machine's own plus 127.0.0.1.",
+    )
+    WEBRTC_MAX_PEERS: int = Field(200, ge=1, description="Server peers per process.")
+    WEBRTC_MAX_MEDIA_PEERS: int = Field(
+        8, ge=0, description="Server peers with media (echo, recording, relay) per process."
+    )
+    WEBRTC_RELAY_MAX_MEMBERS: int = Field(
+        4, ge=0, description="Largest room whose members' media the server relays (re-encodes)."
+    )
+    SIGNALING_RATE: float = Field(
+        50.0, gt=0, description="Signaling messages per second per connection."
+    )
+
+    @field_validator("CHANNEL_NAMESPACES")
+    @classmethod
+    def _namespaces_parse(cls, value: str) -> str:
+        from server.kernel.namespaces import parse_namespaces
+
+        parse_namespaces(value)
+        return value
+
+    @field_validator("ICE_SERVERS")
+    @classmethod
+    def _ice_servers_parse(cls, value: str) -> str:
+        ice_servers(value)
+        return value
+
+
+def ice_servers(text: str) -> list[dict[str, Any]]:
+    """The ICE_SERVERS setting: a JSON list of {"urls", "username"?, "credential"?}."""
+    try:
+        raw = json.loads(text or "[]")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(raw, list):
+        raise ValueError("must be a JSON list of {urls, username?, credential?}")
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("urls"), (str, list)):
+            raise ValueError("each ICE server needs `urls` (a string or a list of strings)")
+        if set(entry) - {"urls", "username", "credential"}:
+            raise ValueError("ICE server fields are urls, username, credential")
+    return raw
