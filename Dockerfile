@@ -16,7 +16,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# -- builder: a venv with the dependencies of pyproject.toml -----------------------------------
+# -- builder: a venv with the locked dependencies (requirements.lock) --------------------------
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -27,10 +27,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /build
-# Only pyproject.toml: this layer is rebuilt when the dependencies change, not on every code edit.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
-    && pip install --no-cache-dir -r requirements.txt
+# Only the lock file: this layer is rebuilt when the dependencies change, not on every code
+# edit. requirements.lock holds the exact versions with their hashes (`make lock` writes it
+# from pyproject.toml's ranges), so every build installs the same thing.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 
 # -- runtime --------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -9,20 +9,28 @@ PY     := $(BIN)/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run dev serve worker test test-fast test-e2e test-cov lint format \
+.PHONY: help venv lock run dev serve worker test test-fast test-e2e test-cov lint format \
         check-architecture db-ensure db-create db-info db-migrate migrate-safe migrate-status \
         settings-docs bench clean clean-dry pre-commit-run
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 22
 
-$(STAMP): pyproject.toml
+# The exact versions (with hashes) come from requirements-dev.lock; the project itself is
+# installed editable on top, without resolving anything again.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create .venv and install the project with its dev tools
+venv: $(STAMP) ## create .venv and install the locked dependencies and the project
+
+LOCK_ARGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+             --no-emit-find-links
+lock: venv ## re-resolve requirements.lock and requirements-dev.lock from pyproject.toml
+	$(BIN)/pip-compile $(LOCK_ARGS) --output-file=requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_ARGS) --extra=dev --output-file=requirements-dev.lock pyproject.toml
 
 run: venv ## create the database if missing, migrate, start server + worker (PORT=8000)
 	$(PY) -m server run
