@@ -27,6 +27,18 @@ from workers.broker.topology import Topology
 from workers.process import worker_running
 from workers.worker import Worker
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that stop and start the machine's own RabbitMQ run only when asked
+    (RUN_DISRUPTIVE=1; .ci/run asks): a plain `make test` never disturbs a user's broker."""
+    if os.environ.get("RUN_DISRUPTIVE") == "1":
+        return
+    skip = pytest.mark.skip(reason="restarts the shared RabbitMQ; set RUN_DISRUPTIVE=1 to run")
+    for item in items:
+        if "disruptive" in item.keywords:
+            item.add_marker(skip)
+
+
 RUN_ID = uuid.uuid4().hex[:8]
 
 
