@@ -1,5 +1,5 @@
 """Files: GET /realtime/files/{id} (streamed, with Range) and POST /realtime/binary/upload
-(multipart, streamed to disk). WebSocket uploads are in server/hub/session.py."""
+(multipart, streamed to disk). WebSocket uploads are in server/hub/file_messages.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 from handlers.http import json_response
 from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
-from server.files.body import receive_part
 from server.files.upload import Upload, safe_mime
 from server.files.uploads import uploads_key
 from server.hub.channels import MAX_CHANNEL_LENGTH
@@ -139,8 +138,7 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
                 except ProtocolError as error:
                     raise BadRequest(error.message, code=error.code) from None
             elif part.name == "file" and received is None:
-                received = await receive_part(
-                    uploads,
+                received = await uploads.receive_part(
                     principal,
                     part,
                     name=part.filename or "file",

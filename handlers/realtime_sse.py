@@ -37,9 +37,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = EventSourceResponse(ping_interval=settings.SSE_PING_INTERVAL)
     await response.prepare(request)
     connection = SSEConnection(
-        principal, settings, hub.mark_dirty, response, composite=len(names) > 1, since=since
+        principal, settings, hub.flusher.mark_dirty, response, composite=len(names) > 1, since=since
     )
-    session = Session(request.app, connection)
+    session = Session(request.app, connection)  # it sends no messages: no message types
     try:
         session.start()
         for name in names:

@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 from handlers.http import origin_allowed
 from server.auth.authenticator import authenticator_key
 from server.hub.hub import hub_key
-from server.hub.protocol import Close
+from server.hub.protocol import Close, message_types_key
 from server.hub.session import Session
 from server.hub.ws_connection import WebSocketConnection
 from server.kernel.errors import Forbidden
@@ -44,8 +44,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     assert transport is not None
     hub = request.app[hub_key]
-    connection = WebSocketConnection(principal, settings, hub.mark_dirty, ws, transport)
-    session = Session(request.app, connection)
+    connection = WebSocketConnection(principal, settings, hub.flusher.mark_dirty, ws, transport)
+    session = Session(request.app, connection, request.app[message_types_key])
     session.start(node=hub.node_id)
     try:
         async for message in ws:

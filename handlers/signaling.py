@@ -1,40 +1,27 @@
-"""Signaling message handlers, added to every WebSocket session's message types.
-
-A session here is server.hub.session.Session; signaling only needs its
-connection, its reply() and its app, described by the Session protocol below (so this
-package does not import the handlers layer).
+"""Signaling message handlers, added to every WebSocket session's message types: functions
+`async def on_x(session, message)` like the hub's own (server/hub/handler.py says what a
+handler may use of its session). Closing, a session leaves its room (`on_close`).
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
-from aiohttp import web
-
-from server.hub.connection import Connection
+from server.hub.handler import Session
 from server.hub.protocol import Message, MessageTypes
 from server.hub.ratelimit import TokenBucket
 from server.kernel.realtime_errors import ProtocolError
-from server.kernel.settings import settings_key
 from signaling.peers import peers_key
 from signaling.protocol import SERVER_PEER, Answer, Candidate, Join, Leave, Offer
 from signaling.rooms import rooms_key
-
-
-class Session(Protocol):
-    app: web.Application
-    connection: Connection
-    extras: dict[str, Any]
-
-    def reply(self, frame: dict[str, Any], message: Message | None = None) -> None: ...
 
 
 def _limit(session: Session, ref: Any) -> None:
     """Signaling floods are cut short per connection (SIGNALING_RATE per second)."""
     bucket = session.extras.get("signaling_rate")
     if bucket is None:
-        rate = session.app[settings_key].SIGNALING_RATE
+        rate = session.settings.SIGNALING_RATE
         bucket = session.extras["signaling_rate"] = TokenBucket(rate, rate * 2)
     if not bucket.take():
         raise ProtocolError("rate_limited", "signaling too fast; slow down", ref)
@@ -44,7 +31,7 @@ def _ref(message: Message) -> Any:
     return message.id if message.id is not None else message.type  # type: ignore[attr-defined]
 
 
-async def join(session: Session, message: Join) -> None:
+async def on_join(session: Session, message: Join) -> None:
     _limit(session, _ref(message))
     rooms = session.app[rooms_key]
     others = await rooms.join(session.connection, uuid.UUID(message.room), _ref(message))
@@ -59,7 +46,7 @@ async def join(session: Session, message: Join) -> None:
     )
 
 
-async def leave(session: Session, message: Leave) -> None:
+async def on_leave(session: Session, message: Leave) -> None:
     room = await session.app[rooms_key].leave(session.connection)
     await session.app[peers_key].close_connection_peer(session.connection.client_id)
     if room is None:
@@ -67,7 +54,7 @@ async def leave(session: Session, message: Leave) -> None:
     session.reply({"type": "left", "room": str(room)}, message)
 
 
-async def offer(session: Session, message: Offer) -> None:
+async def on_offer(session: Session, message: Offer) -> None:
     ref = _ref(message)
     _limit(session, ref)
     rooms = session.app[rooms_key]
@@ -94,7 +81,7 @@ async def offer(session: Session, message: Offer) -> None:
     )
 
 
-async def answer(session: Session, message: Answer) -> None:
+async def on_answer(session: Session, message: Answer) -> None:
     ref = _ref(message)
     _limit(session, ref)
     if message.to == SERVER_PEER:
@@ -104,7 +91,7 @@ async def answer(session: Session, message: Answer) -> None:
     )
 
 
-async def candidate(session: Session, message: Candidate) -> None:
+async def on_candidate(session: Session, message: Candidate) -> None:
     ref = _ref(message)
     _limit(session, ref)
     if message.to != SERVER_PEER:
@@ -132,11 +119,11 @@ async def on_close(session: Session) -> None:
 
 def register(types: MessageTypes) -> None:
     for model, handler in (
-        (Join, join),
-        (Leave, leave),
-        (Offer, offer),
-        (Answer, answer),
-        (Candidate, candidate),
+        (Join, on_join),
+        (Leave, on_leave),
+        (Offer, on_offer),
+        (Answer, on_answer),
+        (Candidate, on_candidate),
     ):
         types.add(model, handler)
     types.on_close.append(on_close)

@@ -14,6 +14,7 @@ from aiortc import RTCDataChannel
 from server.hub.connection import Connection
 from server.hub.delivery import Delivery
 from server.hub.hub import Hub
+from server.hub.protocol import error_frame
 from server.hub.ratelimit import TokenBucket
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ProtocolError
@@ -31,7 +32,7 @@ class DataChannelConnection(Connection):
     def __init__(
         self, principal: Principal, settings: Settings, hub: Hub, channel: RTCDataChannel
     ) -> None:
-        super().__init__(principal, settings, hub.mark_dirty)
+        super().__init__(principal, settings, hub.flusher.mark_dirty)
         self.channel = channel
 
     def deliver(self, delivery: Delivery) -> None:
@@ -90,10 +91,7 @@ class Bridge:
         self.connection.spawn(self._publish_all())
 
     def _refuse(self, code: str, message: str) -> None:
-        if self.channel.readyState == "open":
-            self.channel.send(
-                orjson.dumps({"type": "error", "code": code, "message": message}).decode()
-            )
+        self._send_error(code, message)
         self.channel.close()
 
     async def _publish_all(self) -> None:
@@ -109,18 +107,15 @@ class Bridge:
             data = orjson.dumps(orjson.loads(text))
         except orjson.JSONDecodeError:
             data = orjson.dumps(text)  # plain text is published as a JSON string
-        sender = {"user_id": self.connection.user_id, "client_id": self.connection.client_id}
         try:
-            await self.hub.publish(self.name, data, sender)
+            await self.hub.publish(self.name, data, self.connection.sender)
         except Exception as error:  # Redis down: tell the peer, keep the channel
             log.warning("bridge publish on %s failed: %s", self.name, error)
             self._send_error("unavailable", "could not publish; retry")
 
     def _send_error(self, code: str, message: str) -> None:
         if self.channel.readyState == "open":
-            self.channel.send(
-                orjson.dumps({"type": "error", "code": code, "message": message}).decode()
-            )
+            self.channel.send(error_frame(code, message).decode())
 
     def _on_close(self) -> None:
         if self._closing is None:

@@ -2,8 +2,9 @@
 
     schemas.py        the pydantic models of the account API (UserCreate, LoginResult, ...)
     service.py        AuthService: register, login, refresh, logout, passwords (database only)
-    authenticator.py  Authenticator: request -> Principal (its parts: cache.py, standing.py,
-                      api_key_auth.py, tickets.py, revocation.py)
+    authenticator.py  Authenticator: request -> Principal; it is the auth cache (cache.py)
+                      and holds one part per concern (standing.py, api_key_auth.py,
+                      tickets.py, revocation.py)
     admin.py          UserAdmin: managing accounts, under the rules of admin_rules.py
     throttle.py       failed-login throttling per account and per client address (Redis)
 

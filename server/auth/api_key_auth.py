@@ -1,7 +1,6 @@
-"""ApiKeyAuth, the Authenticator's API-key half: an `rtk_...` key turned into the Principal
-it stands for. The key's state (hash, scopes, expiry, revocation) is read from the cache,
-else from PostgreSQL (which also records the key's last use); its owner must still be
-active (Standing)."""
+"""ApiKeyAuth: an `rtk_...` key turned into the Principal it stands for. The key's state
+(hash, scopes, expiry, revocation) is read from the cache, else from PostgreSQL (which
+also records the key's last use); its owner must still be active (Standing)."""
 
 from __future__ import annotations
 
@@ -9,15 +8,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from server.auth.cache import AuthCache
 from server.auth.standing import Standing
 from server.kernel.errors import Unauthorized
 from server.kernel.principal import Principal
 from server.kernel.security import apikeys
 from storage import api_keys
-from storage.db import transaction
+from storage.db import Pool, transaction
 
 
-class ApiKeyAuth(Standing):
+class ApiKeyAuth:
+    def __init__(self, cache: AuthCache, pool: Pool, standing: Standing) -> None:
+        self.cache = cache
+        self.pool = pool
+        self.standing = standing
+
     async def from_api_key(self, text: str) -> Principal:
         parsed = apikeys.parse_api_key(text)
         if parsed is None:
@@ -30,7 +35,7 @@ class ApiKeyAuth(Standing):
         ):
             raise Unauthorized("invalid API key", code="invalid_api_key")
         check_usable(state)
-        role = await self.user_role(state["user_id"])
+        role = await self.standing.user_role(state["user_id"])
         return Principal(
             user_id=state["user_id"],
             role=role,
@@ -41,7 +46,7 @@ class ApiKeyAuth(Standing):
 
     async def api_key_state(self, lookup_id: str) -> dict[str, Any]:
         """The key's state ({} when no key has this lookup id)."""
-        (state,) = await self._cached(self._apikey_key(lookup_id))
+        (state,) = await self.cache.cached(self.cache.apikey_key(lookup_id))
         return state if state is not None else await self._load_api_key(lookup_id)
 
     async def _load_api_key(self, lookup_id: str) -> dict[str, Any]:
@@ -61,9 +66,9 @@ class ApiKeyAuth(Standing):
             "active": bool(row["is_active"]),
             "role": row["role"],
         }
-        await self._fill(self._apikey_key(lookup_id), state)
-        await self._fill(
-            self._user_key(row["user_id"]), {"active": state["active"], "role": row["role"]}
+        await self.cache._fill(self.cache.apikey_key(lookup_id), state)
+        await self.cache._fill(
+            self.cache.user_key(row["user_id"]), {"active": state["active"], "role": row["role"]}
         )
         return state
 

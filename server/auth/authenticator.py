@@ -4,13 +4,12 @@ Credentials, in order: `X-API-Key: <key>`, `Authorization: Bearer <access token 
 and (for WebSocket/EventSource, which cannot set headers) a single-use `?ticket=`.
 
 Revocation is immediate: each access token names its session, and every request checks that
-session and its user. The Authenticator is put together from one class per concern, each
-in its own module, from the bottom up:
+session and its user. The Authenticator is the auth cache (cache.py) and holds one part per
+concern, each given that cache and the parts it asks:
 
-    cache.py         AuthCache: what it holds; the Redis cache of auth state
     standing.py      Standing: is this session live, this user active, with which role?
-    api_key_auth.py  ApiKeyAuth: an API key -> Principal
-    tickets.py       Tickets: single-use connection tickets
+    api_key_auth.py  ApiKeyAuth: an API key -> Principal (its owner's Standing)
+    tickets.py       Tickets: single-use connection tickets (re-checked like the above)
     revocation.py    Revocations: ending sessions, accounts and keys at once, on every node
 """
 
@@ -19,15 +18,28 @@ from __future__ import annotations
 import uuid
 
 from aiohttp import web
+from redis.asyncio import Redis
 
+from server.auth.api_key_auth import ApiKeyAuth
+from server.auth.cache import AuthCache
 from server.auth.revocation import Revocations
+from server.auth.service import AuthService
+from server.auth.standing import Standing
 from server.auth.tickets import Tickets
 from server.kernel.errors import Forbidden, Unauthorized
 from server.kernel.principal import Access, Principal
+from server.kernel.settings import Settings
+from storage.db import Pool
 
 
-class Authenticator(Tickets, Revocations):
-    """Authenticator(settings, pool, redis, service): see AuthCache."""
+class Authenticator(AuthCache):
+    def __init__(self, settings: Settings, pool: Pool, redis: Redis, service: AuthService) -> None:
+        super().__init__(redis, settings.REDIS_PREFIX)
+        self.service = service
+        self.standing = Standing(self, pool)
+        self.api_key_auth = ApiKeyAuth(self, pool, self.standing)
+        self.tickets = Tickets(self, settings.TICKET_TTL, self.standing, self.api_key_auth)
+        self.revocations = Revocations(self, settings.ACCESS_TOKEN_TTL)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -64,7 +76,7 @@ class Authenticator(Tickets, Revocations):
     async def identify(self, request: web.Request, *, allow_ticket: bool) -> Principal | None:
         api_key = request.headers.get("X-API-Key")
         if api_key is not None:
-            return await self.from_api_key(api_key)
+            return await self.api_key_auth.from_api_key(api_key)
         authorization = request.headers.get("Authorization")
         if authorization is not None:
             scheme, _, credential = authorization.partition(" ")
@@ -72,18 +84,37 @@ class Authenticator(Tickets, Revocations):
                 raise Unauthorized("use `Authorization: Bearer <token>`", code="invalid_token")
             credential = credential.strip()
             if credential.startswith("rtk_"):
-                return await self.from_api_key(credential)
+                return await self.api_key_auth.from_api_key(credential)
             return await self.from_access_token(credential)
         ticket = request.query.get("ticket") if allow_ticket else None
         if ticket is not None:
-            return await self.redeem_ticket(ticket)
+            return await self.tickets.redeem_ticket(ticket)
         return None
 
     async def from_access_token(self, token: str) -> Principal:
         claims = self.service.decode_access_token(token)
         user_id, session_id = int(claims["sub"]), uuid.UUID(claims["sid"])
-        role = await self.live_session_role(session_id, user_id)
+        role = await self.standing.live_session_role(session_id, user_id)
         return Principal(user_id=user_id, role=role, session_id=session_id)
+
+    # -- tickets and revocations, for the handlers and UserAdmin ------------------------------
+
+    async def issue_ticket(self, principal: Principal) -> str:
+        return await self.tickets.issue_ticket(principal)
+
+    async def redeem_ticket(self, ticket: str) -> Principal:
+        return await self.tickets.redeem_ticket(ticket)
+
+    async def sessions_revoked(
+        self, session_ids: list[uuid.UUID], user_id: int, reason: str
+    ) -> None:
+        await self.revocations.sessions_revoked(session_ids, user_id, reason)
+
+    async def user_changed(self, user_id: int, *, active: bool, role: str, reason: str) -> None:
+        await self.revocations.user_changed(user_id, active=active, role=role, reason=reason)
+
+    async def api_key_revoked(self, lookup_id: str, key_id: uuid.UUID, user_id: int) -> None:
+        await self.revocations.api_key_revoked(lookup_id, key_id, user_id)
 
 
 authenticator_key: web.AppKey[Authenticator] = web.AppKey("auth", Authenticator)

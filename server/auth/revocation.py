@@ -1,9 +1,9 @@
-"""Revocations, the Authenticator's revoking half: the end of a session, an account or an
-API key takes effect at once. Called after the revoking transaction committed, each
-overwrites the cached state with a marker (later requests fail at the next lookup, on every
-node) and announces the event on `{REDIS_PREFIX}:auth:revocations`, where the realtime hub
-closes the connections concerned. With Redis down they are logged, and a state cached
-before may serve until it expires (CACHE_TTL)."""
+"""Revocations: the end of a session, an account or an API key takes effect at once.
+Called after the revoking transaction committed, each overwrites the cached state with a
+marker (later requests fail at the next lookup, on every node) and announces the event on
+`{REDIS_PREFIX}:auth:revocations`, where the realtime hub closes the connections concerned.
+With Redis down they are logged, and a state cached before may serve until it expires
+(CACHE_TTL)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,23 @@ from server.auth.cache import CACHE_TTL, AuthCache
 log = logging.getLogger(__name__)
 
 
-class Revocations(AuthCache):
+class Revocations:
+    def __init__(self, cache: AuthCache, access_token_ttl: int) -> None:
+        self.cache = cache
+        # a marker outlives every access token issued before it
+        self.marker_ttl = max(access_token_ttl, CACHE_TTL)
+
     async def sessions_revoked(
         self, session_ids: list[uuid.UUID], user_id: int, reason: str
     ) -> None:
         """Call after the revoking transaction committed: later requests fail at once."""
         if not session_ids:
             return
-        # a marker outlives every access token issued before it
-        ttl = max(self.settings.ACCESS_TOKEN_TTL, CACHE_TTL)
         marker = orjson.dumps({"revoked": True})
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self.cache.redis.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
-                    pipe.set(self._session_key(session_id), marker, ex=ttl)
+                    pipe.set(self.cache.session_key(session_id), marker, ex=self.marker_ttl)
                 await pipe.execute()
         except RedisError:
             log.warning("Redis unavailable: revocation is enforced from the database only")
@@ -43,10 +46,10 @@ class Revocations(AuthCache):
     async def user_changed(self, user_id: int, *, active: bool, role: str, reason: str) -> None:
         """Call after a user's role or state changed (or the user was deleted)."""
         try:
-            await self.redis.set(
-                self._user_key(user_id),
+            await self.cache.redis.set(
+                self.cache.user_key(user_id),
                 orjson.dumps({"active": active, "role": role}),
-                ex=max(self.settings.ACCESS_TOKEN_TTL, CACHE_TTL),
+                ex=self.marker_ttl,
             )
         except RedisError:
             log.warning("Redis unavailable: user state is enforced from the database only")
@@ -58,8 +61,8 @@ class Revocations(AuthCache):
         """A marker, not a delete: a fill racing with the revocation cannot undo it. Live
         connections opened with the key are closed."""
         try:
-            await self.redis.set(
-                self._apikey_key(lookup_id),
+            await self.cache.redis.set(
+                self.cache.apikey_key(lookup_id),
                 orjson.dumps({"revoked_marker": True}),
                 ex=CACHE_TTL * 2,
             )
@@ -76,6 +79,6 @@ class Revocations(AuthCache):
 
     async def _announce(self, event: dict[str, Any]) -> None:
         try:
-            await self.redis.publish(self.revocation_channel, orjson.dumps(event))
+            await self.cache.redis.publish(self.cache.revocation_channel, orjson.dumps(event))
         except RedisError:
             log.warning("Redis unavailable: revocation event not published")

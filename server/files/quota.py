@@ -1,14 +1,17 @@
 """Reserving room for a new upload: a user has at most UPLOAD_MAX_ACTIVE unfinished uploads
 and UPLOAD_QUOTA bytes, uploads in progress counting in full. The reservation is the file's
-row; a user's reservations queue on a lock, so checking and reserving are one step."""
+row; a user's reservations queue on a lock, so checking and reserving are one step. An
+aborted row gives its room back (release)."""
 
 from __future__ import annotations
+
+import uuid
 
 from server.files.upload import Upload
 from server.kernel.realtime_errors import UploadError
 from server.kernel.settings import Settings
 from storage import files
-from storage.db import Connection
+from storage.db import Connection, Pool, transaction
 
 
 def reservable(size: int, used: int, quota: int, *, fit: bool) -> int:
@@ -47,3 +50,9 @@ async def reserve(conn: Connection, settings: Settings, upload: Upload, *, fit: 
         channel=upload.channel,
     )
     return size
+
+
+async def release(pool: Pool, file_id: uuid.UUID) -> None:
+    """The upload's row is marked aborted (if it was still uploading): its room is free."""
+    async with transaction(pool) as conn:
+        await files.abort(conn, file_id)

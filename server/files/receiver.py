@@ -1,19 +1,19 @@
 """Receiver: what happens to an upload once it has started (its chunks, its end, an abort,
 a pause when its connection goes away). Every step takes the file's lock and runs shielded
 from cancellation (guard.py); a step on an upload that is no longer the file's active one
-(taken over, ended) is refused."""
+(taken over, ended) is refused. It shares the disk, the active uploads and the shield with
+the Starter (both are parts of Uploads)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 
 from server.files.active import ActiveUploads
 from server.files.disk import Disk
 from server.files.guard import Shield, retryable_outage
+from server.files.quota import release
 from server.files.upload import Upload
 from server.kernel.realtime_errors import UploadError
-from server.kernel.settings import Settings
 from storage import files
 from storage.db import Pool, Row, transaction
 
@@ -21,12 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class Receiver:
-    def __init__(self, settings: Settings, pool: Pool) -> None:
-        self.settings = settings
+    def __init__(self, pool: Pool, disk: Disk, active: ActiveUploads, shield: Shield) -> None:
         self.pool = pool
-        self.disk = Disk(settings.UPLOAD_DIR)
-        self.active = ActiveUploads()
-        self.shield = Shield()
+        self.disk = disk
+        self.active = active
+        self.shield = shield
 
     # -- chunks ------------------------------------------------------------------------------
 
@@ -126,11 +125,7 @@ class Receiver:
         upload.closed = True
         self.active.end(upload.file_id)
         await self.disk.discard_partial(upload.file_id)
-        await self.mark_aborted(upload.file_id)
-
-    async def mark_aborted(self, file_id: uuid.UUID) -> None:
-        async with transaction(self.pool) as conn:
-            await files.abort(conn, file_id)
+        await release(self.pool, upload.file_id)
 
     async def pause(self, upload: Upload) -> None:
         """The connection went away: remember the progress (resuming measures the partial

@@ -1,7 +1,8 @@
 """The realtime hub: channels with history, presence and fan-out across server nodes.
 
 The client protocol:
-    protocol.py          client frames: Message, MessageTypes, parse, error frames, `Close`
+    protocol.py          client frames: Message, MessageTypes, parse, error frames, `Close`,
+                         `now_ms()` (the unit of every timestamp)
     messages.py          the hub's own client message models
     binary.py            binary frames (file chunks, binary messages)
     delivery.py          one outgoing message, encoded once, framed once per transport
@@ -15,7 +16,8 @@ Redis (shared by every node):
     presence.py          channel members, with leases that expire with their node
     channels.py          channel names, namespaces, who may subscribe or publish (pure)
 One node:
-    connection.py        one client: subscriptions, bounded send queue, closing
+    connection.py        one client: subscriptions, bounded send queue, closing; the
+                         SessionConnection a Session drives also replays subscriptions
     ws_connection.py     a client over a WebSocket
     sse_connection.py    a client over an event stream
     subscription.py      a client's place in a channel; what subscribing hands back
@@ -26,11 +28,15 @@ One node:
     stats.py, upkeep.py  node statistics; the background upkeep
     hub.py               Hub: the node's realtime core, assembled from the above
 One client's session (the same object for WebSocket and event stream):
-    session_base.py      start, subscribe (replay, recovery, then live), reply, close
-    channel_messages.py  the WebSocket's channel messages
-    publish_messages.py  the WebSocket's messages that publish
-    file_messages.py     the WebSocket's file transfer
-    session.py           Session: frames in, errors out; message_types()
+    session.py           Session: start, subscribe (replay, recovery, then live), reply,
+                         close; a WebSocket's frames in, errors out; message_types()
+    handler.py           a message handler, `async def on_x(session, message)`, and what it
+                         may use of the session
+    channel_messages.py  handlers: ping, subscribe, unsubscribe, presence
+    publish_messages.py  handlers: publish, message, binary messages
+    file_messages.py     handlers: file.begin, file chunks, file.end, file.abort
+    publishing.py        a WebSocket client's publish rate and queue to Redis (made on use)
+    transfers.py         a WebSocket client's uploads in progress (made on use)
     ratelimit.py         token buckets
 
 Docs: docs/PROTOCOL.md describes every message, error code and close code.

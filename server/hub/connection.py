@@ -1,6 +1,7 @@
 """One realtime client, whatever carries it: its subscriptions, its bounded send queue, its
 tasks, and how it is closed. The transports (ws_connection.py, sse_connection.py, the
-WebRTC data channel bridge) say how the queue is written.
+WebRTC data channel bridge) say how the queue is written; the two a client's Session drives
+(`SessionConnection`: WebSocket, event stream) also say how a subscription's replay is sent.
 
 Fan-out never awaits a client. `deliver()` appends to the client's queue and marks it dirty;
 the hub flushes every dirty client once per event-loop turn (flusher.py), so several
@@ -69,6 +70,11 @@ class Connection:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def sender(self) -> dict[str, Any]:
+        """Who this client is in the `from` of what it publishes."""
+        return {"user_id": self.user_id, "client_id": self.client_id}
+
     def info(self) -> dict[str, Any]:
         return {"client_id": self.client_id, "user_id": self.user_id, "transport": self.kind}
 
@@ -84,11 +90,6 @@ class Connection:
             self._on_dirty(self)
 
     def deliver(self, delivery: Delivery) -> None:
-        raise NotImplementedError
-
-    def replay(self, result: SubscribeResult, reply_id: Any) -> bool:
-        """Tell the client its subscription stands, with the publications it missed. False:
-        the subscription cannot go live (the transport ends the connection)."""
         raise NotImplementedError
 
     def send(self, payload: bytes, *, event: str = "message") -> None:
@@ -134,3 +135,14 @@ class Connection:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+class SessionConnection(Connection):
+    """A connection driven by a client's Session (server/hub/session.py)."""
+
+    __slots__ = ()
+
+    def replay(self, result: SubscribeResult, reply_id: Any) -> bool:
+        """Tell the client its subscription stands, with the publications it missed. False:
+        the subscription cannot go live (the transport ends the connection)."""
+        raise NotImplementedError

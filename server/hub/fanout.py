@@ -53,7 +53,7 @@ class Fanout:
         for connection, subscription in subscribers.items():
             deliver_one(connection, subscription, epoch, offset, delivery)
         if len(subscribers) >= BUSY_FLUSH:
-            self._flusher.fanout = True
+            self._flusher.large_fanout()
 
     def activate(self, connection: Connection, subscription: Subscription) -> None:
         """Deliver what arrived during recovery (dropping what recovery already had)."""

@@ -19,12 +19,12 @@ BUSY_FLUSH = 64
 
 
 class Flusher:
-    __slots__ = ("_deferred", "_dirty", "_last_flush", "_scheduled", "fanout")
+    __slots__ = ("_deferred", "_dirty", "_large_fanout", "_last_flush", "_scheduled")
 
     def __init__(self) -> None:
         self._dirty: list[Connection] = []
         self._scheduled = False
-        self.fanout = False  # a large channel fan-out waits in this flush (set by the hub)
+        self._large_fanout = False  # a large channel fan-out waits in this flush
         self._deferred = False
         self._last_flush = 0.0
 
@@ -34,16 +34,25 @@ class Flusher:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def large_fanout(self) -> None:
+        """A channel message went to at least BUSY_FLUSH connections in this turn (said by
+        fanout.py): this flush may wait a moment (see above)."""
+        self._large_fanout = True
+
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.fanout and not self._deferred and loop.time() - self._last_flush < RAPID_FLUSHES:
+        if (
+            self._large_fanout
+            and not self._deferred
+            and loop.time() - self._last_flush < RAPID_FLUSHES
+        ):
             # Large fan-outs, one after another: wait a moment so that publications arriving
             # meanwhile share each client's write (one syscall for several).
             self._deferred = True
             loop.call_later(FLUSH_DELAY, self._flush)
             return
         dirty, self._dirty = self._dirty, []
-        self._scheduled = self._deferred = self.fanout = False
+        self._scheduled = self._deferred = self._large_fanout = False
         self._last_flush = loop.time()
         for connection in dirty:
             connection.flush()

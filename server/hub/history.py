@@ -13,7 +13,6 @@ are in wire.py. Entries live HISTORY_TTL seconds; when the keys expire the epoch
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from redis.exceptions import NoScriptError
 from server.hub import wire
 from server.hub.delivery import Delivery
 from server.hub.position import Position
+from server.hub.protocol import now_ms
 
 POSITION_SCRIPT = """
 local epoch = redis.call('GET', KEYS[2])
@@ -55,7 +55,7 @@ class History:
         self.prefix = prefix
         self.size = size
         self.ttl_ms = ttl_seconds * 1000
-        self._bus_prefix = wire.bus_prefix(prefix)
+        self.bus_prefix = wire.bus_prefix(prefix)
         self._publish = redis.register_script(wire.PUBLISH_SCRIPT)
         self._position = redis.register_script(POSITION_SCRIPT)
 
@@ -64,7 +64,7 @@ class History:
         return [f"{base}:offset", f"{base}:epoch", f"{base}:stream"]
 
     def bus_channel(self, channel: str) -> str:
-        return self._bus_prefix + channel
+        return self.bus_prefix + channel
 
     async def publish_many(self, items: list[Item]) -> list[Position | BaseException]:
         """Several publications in one pipelined round trip, run by Redis in this order;
@@ -74,7 +74,7 @@ class History:
         redis-py ask SCRIPT EXISTS first, a second round trip on every call. If Redis lost
         the script (a restart, SCRIPT FLUSH) nothing ran; it is loaded and the batch sent
         again."""
-        now = int(time.time() * 1000)
+        now = now_ms()
         results = await self._run_publish(items, now)
         if any(isinstance(result, NoScriptError) for result in results):
             await self.redis.script_load(wire.PUBLISH_SCRIPT)
@@ -92,7 +92,7 @@ class History:
         return [
             result
             if isinstance(result, BaseException)
-            else Position(_text(result[1]), int(result[0]))
+            else Position(wire.text(result[1]), int(result[0]))
             for result in results
         ]
 
@@ -113,7 +113,7 @@ class History:
         offset, epoch = await self._position(
             keys=self.keys(channel), args=[new_epoch(), self.ttl_ms]
         )
-        return Position(_text(epoch), int(offset))
+        return Position(wire.text(epoch), int(offset))
 
     async def recover(self, channel: str, since: Position) -> Recovery:
         """Publications after `since`, or recovered=False when some are gone (history
@@ -128,7 +128,7 @@ class History:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
             self.keys(channel)[2], min=f"(0-{since.offset}", max=f"0-{now.offset}"
         )
-        oldest_allowed = time.time() * 1000 - self.ttl_ms
+        oldest_allowed = now_ms() - self.ttl_ms
         replay: list[Delivery] = []
         expected = since.offset + 1
         for entry_id, fields in entries:
@@ -140,7 +140,3 @@ class History:
         if expected != now.offset + 1:
             return Recovery(False, [], now)
         return Recovery(True, replay, now)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,10 +1,11 @@
 """Hub: the realtime core of one server node, assembled from its parts.
 
-It knows this node's connections (registry.py) and their subscriptions (fanout.py),
-publishes through the history script (publisher.py, wire.py), receives every subscribed
-channel's messages through the bus (bus.py) and hands them to fan-out, which writes them
-with one flush per event-loop turn (flusher.py). It also closes connections whose session
-was revoked, keeps presence leases alive and reports its stats (stats.py).
+It knows this node's connections (registry.py) and subscribes them to channels
+(subscriptions.py, fanout.py), publishes through the history script (publisher.py, wire.py),
+receives every subscribed channel's messages through the bus (bus.py) and hands them to
+fan-out, which writes them with one flush per event-loop turn (flusher.py). It also closes
+connections whose session was revoked, keeps presence leases alive and reports its stats
+(stats.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from redis.exceptions import RedisError
 
 from server.hub import upkeep, wire
 from server.hub.bus import Bus
-from server.hub.channels import Channels
+from server.hub.channels import Channel, Channels
 from server.hub.connection import Connection
 from server.hub.fanout import Fanout
 from server.hub.flusher import Flusher
@@ -35,8 +36,10 @@ from server.hub.protocol import Close
 from server.hub.publisher import ChannelPublisher
 from server.hub.registry import Registry
 from server.hub.stats import NodeStats
-from server.hub.subscriptions import Subscriptions
+from server.hub.subscription import SubscribeResult, Subscription
+from server.hub.subscriptions import Check, Subscriptions
 from server.kernel.namespaces import parse_namespaces
+from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ProtocolError
 from server.kernel.settings import Settings
 
@@ -53,15 +56,13 @@ class Hub:
         self.node_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.channels = Channels(parse_namespaces(settings.CHANNEL_NAMESPACES))
         self.publisher = ChannelPublisher(settings, redis)
-        self.history = self.publisher.history
+        history = self.publisher.history
         self.presence = PresenceStore(redis, prefix, settings.PRESENCE_TTL)
-        flusher = Flusher()
-        self.mark_dirty: Callable[[Connection], None] = flusher.mark_dirty
+        self.flusher = Flusher()  # a connection's `on_dirty` is `hub.flusher.mark_dirty`
         self.registry = Registry()
-        self.connections = self.registry.connections
-        self.fanout = Fanout(flusher, self.history)
+        self.fanout = Fanout(self.flusher, history)
         self.node_stats = NodeStats(redis, prefix, self.node_id, self.registry, self.fanout)
-        self._bus_prefix = wire.bus_prefix(prefix)
+        self._bus_prefix = history.bus_prefix  # read on every bus message
         self.revocation_channel = f"{prefix}:auth:revocations"
         self.direct_channel = f"{prefix}:direct"
         self.bus = Bus(
@@ -71,17 +72,11 @@ class Hub:
             redis,
             settings.MAX_SUBSCRIPTIONS,
             self.channels,
-            self.history,
+            history,
             self.presence,
             self.bus,
             self.fanout,
         )
-        # Served by the parts, spelled as the rest of the server has always called them.
-        self.parse_channel = self.subscriptions.parse_channel
-        self.check = self.subscriptions.check
-        self.subscribe = self.subscriptions.subscribe
-        self.activate = self.subscriptions.activate
-        self.unsubscribe = self.subscriptions.unsubscribe
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -118,18 +113,48 @@ class Hub:
         with contextlib.suppress(RedisError, OSError):
             await self.node_stats.withdraw()
 
-    # -- connections -------------------------------------------------------------------------
+    # -- connections and their subscriptions (registry.py, subscriptions.py) -----------------
+
+    @property
+    def connections(self) -> dict[str, Connection]:
+        """This node's connections by client id."""
+        return self.registry.connections
 
     def register(self, connection: Connection) -> None:
         self.registry.add(connection)
 
     async def unregister(self, connection: Connection) -> None:
+        """Forget a connection that ended: its subscriptions, then its tasks."""
         connection.closed = True
         self.registry.remove(connection)
         for name in list(connection.subscriptions):
             with contextlib.suppress(RedisError, OSError, ProtocolError):
-                await self.unsubscribe(connection, name)
+                await self.subscriptions.unsubscribe(connection, name)
         await connection.cancel_tasks()
+
+    def parse_channel(self, name: object, ref: Any = None) -> Channel:
+        """The channel `name` names, or ProtocolError answering `ref`."""
+        return self.subscriptions.parse_channel(name, ref)
+
+    def check(self, check: Check, principal: Principal, channel: Channel, ref: Any = None) -> None:
+        """Run a permission check of `self.channels` (check_subscribe, check_publish); a
+        refusal is a ProtocolError answering `ref`."""
+        self.subscriptions.check(check, principal, channel, ref)
+
+    async def subscribe(
+        self, connection: Connection, name: str, since: str | None, ref: Any = None
+    ) -> SubscribeResult:
+        """Subscribe and recover from the cursor `since`; live messages wait until
+        `activate()`, so the transport can send the replay first."""
+        return await self.subscriptions.subscribe(connection, name, since, ref)
+
+    def activate(self, connection: Connection, subscription: Subscription) -> None:
+        """Go live: deliver what arrived during recovery."""
+        self.subscriptions.activate(connection, subscription)
+
+    async def unsubscribe(self, connection: Connection, name: str, ref: Any = None) -> None:
+        """Leave a channel; ProtocolError answering `ref` when not subscribed to it."""
+        await self.subscriptions.unsubscribe(connection, name, ref)
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -149,7 +174,8 @@ class Hub:
 
     async def publish_binary(self, name: str, frame: bytes) -> None:
         """A small binary message for the channel's current subscribers (not in history)."""
-        await self.redis.publish(self.history.bus_channel(name), wire.binary_message(frame))
+        bus_channel = self.publisher.history.bus_channel(name)
+        await self.redis.publish(bus_channel, wire.binary_message(frame))
         self.node_stats.published += 1
 
     async def send_to_client(

@@ -1,5 +1,6 @@
 """The hub's own client message types: one model per `type` (docs/PROTOCOL.md, "Client ->
-server"). Their handlers are the Session's methods (session.py registers them)."""
+server"). Their handlers are in channel_messages.py, publish_messages.py and file_messages.py
+(session.py registers them)."""
 
 from __future__ import annotations
 

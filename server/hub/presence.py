@@ -9,11 +9,12 @@ dies its members disappear once their leases run out. Readers drop expired membe
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+
+from server.hub.protocol import now_ms
 
 RENEW_CHUNK = 500
 
@@ -30,7 +31,7 @@ class PresenceStore:
 
     async def add(self, channel: str, client_id: str, info: dict[str, Any]) -> None:
         lease, details = self._keys(channel)
-        expiry = int(time.time() * 1000) + self.ttl_ms
+        expiry = now_ms() + self.ttl_ms
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(lease, {client_id: expiry})
             pipe.hset(details, client_id, orjson.dumps(info))
@@ -49,7 +50,7 @@ class PresenceStore:
         """Extend the leases this node holds: {channel: [client_id, ...]}. One ZADD per
         channel (in chunks), not one per member, and the loop gets a turn between chunks,
         so renewing thousands of members never stalls fan-out."""
-        expiry = int(time.time() * 1000) + self.ttl_ms
+        expiry = now_ms() + self.ttl_ms
         for channel, client_ids in members.items():
             lease, details = self._keys(channel)
             for start in range(0, len(client_ids), RENEW_CHUNK):
@@ -62,7 +63,7 @@ class PresenceStore:
 
     async def members(self, channel: str) -> list[dict[str, Any]]:
         lease, details = self._keys(channel)
-        now = int(time.time() * 1000)
+        now = now_ms()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrangebyscore(lease, "-inf", now)
             pipe.zremrangebyscore(lease, "-inf", now)

@@ -10,6 +10,7 @@ costs the same bytes object for every subscriber.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any
@@ -83,11 +84,20 @@ def encode(frame: dict[str, Any]) -> bytes:
     return orjson.dumps(frame)
 
 
-def error_frame(code: str, message: str, ref: Any = None, details: Any = None) -> bytes:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, "ref": ref}
+def error_frame(code: str, message: str, details: Any = None, **about: Any) -> bytes:
+    """An `error` frame: its code and message, then what it answers (`about`: `ref=` a
+    WebSocket message's id or type, `channel=` an event stream's channel; nothing on a data
+    channel), then `details` when there are some."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, **about}
     if details is not None:
         frame["details"] = details
     return encode(frame)
+
+
+def now_ms() -> int:
+    """Unix time in milliseconds, the unit of every timestamp the hub writes (`ts`,
+    `server_time`, history entries, presence leases)."""
+    return int(time.time() * 1000)
 
 
 _TEXT, _BINARY = 0x1, 0x2

@@ -12,16 +12,16 @@ from typing import Any
 import orjson
 from aiohttp_sse import EventSourceResponse
 
-from server.hub.connection import Connection
+from server.hub.connection import Connection, SessionConnection
 from server.hub.delivery import Delivery
-from server.hub.protocol import Close, encode
+from server.hub.protocol import Close, encode, error_frame
 from server.hub.subscription import SubscribeResult
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import RealtimeError
 from server.kernel.settings import Settings
 
 
-class SSEConnection(Connection):
+class SSEConnection(SessionConnection):
     kind = "sse"
     __slots__ = ("_ready", "composite", "finished", "pending_since", "response")
 
@@ -86,13 +86,7 @@ class SSEConnection(Connection):
 
     def refuse(self, channel: str, error: RealtimeError) -> None:
         """A channel that could not be subscribed: an `error` event, and the stream ends."""
-        refused = {
-            "type": "error",
-            "code": error.code,
-            "message": error.message,
-            "channel": channel,
-        }
-        self.send(encode(refused), event="error")
+        self.send(error_frame(error.code, error.message, channel=channel), event="error")
         self.close_soon(Close.INTERNAL, error.message, drain=True)
 
     def flush(self) -> None:

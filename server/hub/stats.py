@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from server.hub import wire
 from server.hub.fanout import Fanout
 from server.hub.registry import Registry
 
@@ -61,11 +62,7 @@ class NodeStats:
     async def cluster(self) -> list[dict[str, Any]]:
         """Every live node's latest stats (this node's are current)."""
         raw = await self.redis.hgetall(self.key)
-        nodes = {_text(key): orjson.loads(value) for key, value in raw.items()}
+        nodes = {wire.text(key): orjson.loads(value) for key, value in raw.items()}
         nodes[self.node_id] = self.current()
         fresh = time.time() - STATS_INTERVAL * 3
         return sorted((n for n in nodes.values() if n["at"] >= fresh), key=lambda n: n["node"])
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

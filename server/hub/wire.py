@@ -18,12 +18,12 @@ A direct message for one connection, wherever it is, is plain JSON on `{prefix}:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 
 from server.hub.delivery import Delivery
+from server.hub.protocol import now_ms
 
 # KEYS: offset counter, epoch, stream (history.py). ARGV: see publish_args().
 PUBLISH_SCRIPT = """
@@ -64,7 +64,7 @@ def publication_parts(
         b',"from":'
         + orjson.dumps(sender)
         + b',"ts":'
-        + str(int(time.time() * 1000)).encode()
+        + str(now_ms()).encode()
         + b',"data":'
         + data_json
         + b"}"
@@ -73,11 +73,11 @@ def publication_parts(
 
 
 def publish_args(
-    size: int, ttl_ms: int, epoch: str, parts: tuple[bytes, bytes], bus: str, now_ms: int
+    size: int, ttl_ms: int, epoch: str, parts: tuple[bytes, bytes], bus: str, at_ms: int
 ) -> list[Any]:
     """PUBLISH_SCRIPT's ARGV: history size, lifetime, the epoch of a new history, the frame's
     two parts, the bus channel, the time of the stream entry."""
-    return [size, ttl_ms, epoch, parts[0], parts[1], bus, now_ms]
+    return [size, ttl_ms, epoch, parts[0], parts[1], bus, at_ms]
 
 
 def event_message(event: dict[str, Any]) -> bytes:
@@ -115,7 +115,7 @@ def parse_entry(
     epoch: str, entry_id: bytes | str, fields: dict[bytes, bytes]
 ) -> tuple[Delivery, int]:
     """A stream entry as a publication's delivery, and when it was published (unix ms)."""
-    offset = int(_text(entry_id).partition("-")[2])
+    offset = int(text(entry_id).partition("-")[2])
     cursor = f"{epoch}:{offset}"
     delivery = Delivery(
         fields[b"f"], event="publication", epoch=epoch, offset=offset, cursor=cursor
@@ -123,5 +123,6 @@ def parse_entry(
     return delivery, int(fields[b"t"])
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A string Redis returned (redis-py gives bytes)."""
     return value.decode() if isinstance(value, bytes) else value

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.hub.connection import Connection
+from server.hub.connection import Connection, SessionConnection
 from server.hub.delivery import Delivery
 from server.hub.protocol import Close, encode
 from server.hub.subscription import SubscribeResult
@@ -19,7 +19,7 @@ from server.kernel.principal import Principal
 from server.kernel.settings import Settings
 
 
-class WebSocketConnection(Connection):
+class WebSocketConnection(SessionConnection):
     kind = "ws"
     __slots__ = ("_draining", "compressed", "transport", "ws")
 

@@ -6,13 +6,18 @@
     +-- Unauthorized              (401 unauthorized)
     +-- Forbidden                 (403 forbidden)
     +-- NotFound                  (404 not_found)
-    +-- MethodNotAllowed          (405 method_not_allowed)
     +-- Conflict                  (409 conflict)
     +-- PayloadTooLarge           (413 payload_too_large)
     +-- UnsupportedMediaType      (415 unsupported_media_type)
     +-- ValidationFailed          (422 validation_error)
     +-- TooManyRequests           (429 rate_limited)
     +-- ServiceUnavailable        (503 service_unavailable)
+
+The data layer's failures, raised by storage (which knows nothing of HTTP):
+
+    DatabaseUnavailable           (rendered 503 database_unavailable)
+    IntegrityViolation            (rendered 409 conflict, or 422 when not a uniqueness clash)
+    InvalidData                   (a value PostgreSQL refused; its callers decide)
 
 Every error answers `{"error": {"code", "message", "details"?, "request_id"}}`. aiohttp's own
 HTTP exceptions (404 for unknown routes, 405, 413) are rendered the same way; any other
@@ -81,11 +86,6 @@ class Forbidden(AppError):
 class NotFound(AppError):
     status = 404
     code = "not_found"
-
-
-class MethodNotAllowed(AppError):
-    status = 405
-    code = "method_not_allowed"
 
 
 class Conflict(AppError):

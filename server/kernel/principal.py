@@ -33,7 +33,6 @@ SCOPES: dict[str, str] = {
     "messaging": "publish messages (POST /messaging/*)",
     "realtime": "connect to WebSocket/SSE, publish and broadcast",
 }
-DEFAULT_API_KEY_SCOPES = ("read", "write")
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,8 @@ class Access:
         return " ".join(parts)
 
 
-PUBLIC = None
 USER_READ = Access(scope="read")
 USER_WRITE = Access(scope="write")
 PERSON = Access(api_keys=False)
 ADMIN_READ = Access(role=Role.admin, scope="admin")
 ADMIN_WRITE = Access(role=Role.admin, scope="admin")
-OPTIONAL = Access(optional=True, scope="read")
