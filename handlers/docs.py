@@ -52,7 +52,7 @@ def _page(template: str, request: web.Request) -> web.Response:
     return web.Response(
         text=template.format(title=title),
         content_type="text/html",
-        headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"},
+        headers={"Content-Security-Policy": CSP},  # nosniff and the rest: server/kernel/edge.py
     )
 
 

@@ -1,9 +1,10 @@
 """Reading requests into pydantic models and writing JSON responses.
 
 Bad input never reaches a handler: wrong content type is 415, unparsable JSON is 400
-`malformed_json`, a body over MAX_REQUEST_BODY is 413, and a body or query string that does
-not fit its model, or holds a NUL character anywhere, is 422 `validation_error` with one
-entry per problem.
+`malformed_json`, a body over MAX_REQUEST_BODY is 413, a body nested deeper than
+MAX_JSON_DEPTH is 422 `too_deep` (before anything could store it), and a body or query string
+that does not fit its model, or holds a NUL character anywhere, is 422 `validation_error` with
+one entry per problem.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from server.kernel.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
-from server.kernel.jsonutil import dumps
+from server.kernel.jsonutil import MAX_JSON_DEPTH, dumps, is_depth_error, too_deep
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,10 +56,21 @@ async def read_json(request: web.Request) -> Any:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
+        if is_depth_error(error):
+            raise _too_deep() from None
         raise MalformedJSON(f"request body is not valid JSON: {error}") from None
+    if too_deep(raw, data):
+        raise _too_deep()
     if b"\\u0000" in raw:  # JSON can carry NUL only escaped: a cheap test first
         refuse_nul(data, "request body")
     return data
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(
+        f"request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
+        code="too_deep",
+    )
 
 
 def refuse_nul(data: Any, where: str) -> None:
@@ -131,14 +143,39 @@ def client_address(request: web.Request, *, trust_forwarded_for: bool) -> str:
 
 def origin_allowed(request: web.Request, allowed_origins: str) -> bool:
     """Browsers send Origin with WebSocket and EventSource requests; a foreign one is
-    refused (cross-site WebSocket hijacking). Requests without Origin are not from a page."""
+    refused (cross-site WebSocket hijacking). Requests without Origin are not from a page.
+    Origins are compared whole (scheme, host, port; RFC 6454): the request's own, as this
+    server sees it (behind a proxy that terminates TLS, list the public origin), or one of
+    `allowed_origins`."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    allowed = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
-    if "*" in allowed or origin.rstrip("/") in allowed:
+    allowed = [o for o in allowed_origins.split(",") if o.strip()]
+    if any(o.strip() == "*" for o in allowed):
         return True
-    return urlsplit(origin).netloc == request.host
+    theirs = _origin(origin)
+    if theirs is None:  # "null" (a sandboxed page, a file) or garbage
+        return False
+    if theirs == _origin(f"{request.scheme}://{request.host}"):
+        return True
+    return any(theirs == _origin(o) for o in allowed)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(text: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) with the scheme's default port made explicit; None when `text`
+    names no host."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
 def json_response(

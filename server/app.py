@@ -1,7 +1,8 @@
 """`create_app(settings)`: the whole application assembled, without doing any I/O.
 
-Middlewares, outermost first: tracing -> request id -> metrics -> errors. Resources open in
-cleanup contexts (server/resources.py); routes come from handlers/routes.py.
+Middlewares, outermost first: tracing -> request id -> metrics -> errors; every response gets
+the edge headers (server/kernel/edge.py). Resources open in cleanup contexts
+(server/resources.py); routes come from handlers/routes.py.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from handlers.openapi import openapi_cache_key
 from server import resources
 from server.hub import session
 from server.hub.protocol import message_types_key
-from server.kernel import spans
+from server.kernel import edge, spans
 from server.kernel.errors import error_middleware
 from server.kernel.metrics import Metrics, metrics_key, metrics_middleware
 from server.kernel.settings import Settings, settings_key
 from server.kernel.telemetry import configure_tracing, request_id_middleware
 
 MAX_HEADER_SIZE = 16 * 1024
+MAX_REQUEST_LINE = 8190  # aiohttp's default, stated: edge tells a long URL (414) by it
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -29,12 +31,14 @@ def create_app(settings: Settings) -> web.Application:
         # Instruments aiohttp once per process: every Application made afterwards gets the
         # tracing middleware as its outermost layer.
         configure_tracing(settings)
+    # Requests the HTTP parser refuses get the JSON envelope too (process-wide, idempotent).
+    edge.install()
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware],
         client_max_size=settings.MAX_REQUEST_BODY,
-        # Headers up to 16 KB reach the app, so an oversized token gets our 401 envelope
-        # rather than aiohttp's plain-text 400 (which echoes the start of the header).
-        handler_args={"max_field_size": MAX_HEADER_SIZE},
+        # Headers up to 16 KB reach the app (an oversized token gets our 401 envelope); a
+        # longer one is refused by the parser, answered 431 by edge.EdgeRequestHandler.
+        handler_args={"max_field_size": MAX_HEADER_SIZE, "max_line_size": MAX_REQUEST_LINE},
     )
     app[settings_key] = settings
     app[metrics_key] = Metrics()
@@ -45,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
         if settings.WEBRTC_ENABLED:
             signaling_handlers.register(app[message_types_key])
             app.cleanup_ctx.append(resources.webrtc)
+    app.on_response_prepare.append(edge.security_headers)
     app.on_shutdown.append(resources.close_realtime_connections)
     setup_routes(app)
     return app

@@ -16,10 +16,12 @@ from server.hub.delivery import Delivery
 from server.hub.hub import Hub
 from server.hub.protocol import error_frame
 from server.hub.ratelimit import TokenBucket
+from server.kernel.jsonutil import MAX_JSON_DEPTH, is_depth_error, too_deep
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ProtocolError
 from server.kernel.settings import Settings
 
+TOO_DEEP = f"a message nests arrays and objects at most {MAX_JSON_DEPTH} levels deep"
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ class DataChannelConnection(Connection):
 
     def flush(self) -> None:
         self._dirty = False
-        queue, self._queue = self._queue, []
+        queue = self._take_queue()
         if self.closed or self.channel.readyState != "open":
             return
         for payload in queue:
@@ -104,9 +106,16 @@ class Bridge:
             return
         text = message.decode(errors="replace") if isinstance(message, bytes) else message
         try:
-            data = orjson.dumps(orjson.loads(text))
-        except orjson.JSONDecodeError:
-            data = orjson.dumps(text)  # plain text is published as a JSON string
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            if is_depth_error(error):
+                self._send_error("too_deep", TOO_DEEP)
+                return
+            value = text  # plain text is published as a JSON string
+        if too_deep(text, value):
+            self._send_error("too_deep", TOO_DEEP)
+            return
+        data = orjson.dumps(value)
         try:
             await self.hub.publish(self.name, data, self.connection.sender)
         except Exception as error:  # Redis down: tell the peer, keep the channel

@@ -4,9 +4,10 @@ one), manual ack after the job committed (the acks of jobs finishing together in
 A job that fails is retried later: the message is republished (with confirms,
 workers/broker/redelivery.py) to the retry exchange with `x-attempt` + 1 and the error, then
 acked; after WORKER_MAX_ATTEMPTS, or at once for a message that can never succeed (not
-JSON, unknown type, invalid payload, too big, a value PostgreSQL refuses), it goes to its
-dead-letter queue with `x-error` saying why. Either way the queue keeps moving. While
-PostgreSQL is unreachable messages are requeued without counting attempts.
+JSON, unknown type, invalid payload, too big, a value or a reference PostgreSQL refuses), it
+goes to its dead-letter queue with `x-error` saying why, logged in one line without a
+traceback. Either way the queue keeps moving. While PostgreSQL is unreachable messages are
+requeued without counting attempts.
 
 Stopping is graceful: cancel the consumers, let in-flight jobs finish (bounded by
 WORKER_SHUTDOWN_TIMEOUT), then close. When the connection drops, in-flight jobs are
@@ -28,14 +29,14 @@ import aiormq
 from opentelemetry import propagate, trace
 
 from server.kernel import spans
-from server.kernel.errors import DatabaseUnavailable, InvalidData
+from server.kernel.errors import DatabaseUnavailable, IntegrityViolation, InvalidData
 from storage import heartbeats, messages
 from storage.coalescer import Coalescer
 from storage.db import transaction
 from workers.broker.amqp import AmqpConnection
 from workers.broker.kinds import CONCERNS
 from workers.broker.publishing import ack_many
-from workers.broker.redelivery import Redelivery, attempt_of
+from workers.broker.redelivery import Redelivery, attempt_of, one_line
 from workers.jobs.context import Job, JobContext, JobMessage, PoisonMessage
 from workers.jobs.registry import job_for, registry
 
@@ -57,6 +58,19 @@ def _message_id(message: aiormq.abc.DeliveredMessage) -> uuid.UUID | None:
         return uuid.UUID(str(message.header.properties.message_id))
     except ValueError:
         return None
+
+
+def never_succeeds(error: Exception) -> str | None:
+    """Why no retry can help this message, or None when a later attempt may succeed. A
+    constraint the message's data breaks (a user that does not exist, a check) stays broken;
+    a unique clash may be a concurrent writer that won, so that one is retried."""
+    if isinstance(error, PoisonMessage):
+        return str(error)
+    if isinstance(error, InvalidData):
+        return f"the database refused a value: {error}"
+    if isinstance(error, IntegrityViolation) and not error.unique:
+        return f"the database refused the message: {error}"
+    return None
 
 
 class Worker:
@@ -126,16 +140,10 @@ class Worker:
                     "messaging.message.id", str(message.header.properties.message_id or "")
                 )
                 span.set_attribute("messaging.attempt", attempt)
+            kind = concern  # until the body says which kind of message it is
             try:
                 kind, body, job = job_for(self.jobs, concern, message.body)
                 await job(self.ctx, JobMessage(concern, kind, body, _message_id(message), attempt))
-            except PoisonMessage as error:
-                await self._give_up(message, concern, attempt, str(error))
-                return
-            except InvalidData as error:  # no retry can make PostgreSQL take this value
-                reason = f"the database refused a value: {error}"
-                await self._give_up(message, concern, attempt, reason)
-                return
             except DatabaseUnavailable as error:
                 log.warning("database unavailable (%s); requeueing %s", error, concern)
                 await asyncio.sleep(RETRY_DELAY)
@@ -144,12 +152,11 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.exception("job on %s failed (attempt %d)", concern, attempt)
-                reason = f"{type(error).__name__}: {error}"
-                if attempt >= self.ctx.settings.WORKER_MAX_ATTEMPTS:
-                    await self._give_up(message, concern, attempt, reason)
+                permanent = never_succeeds(error)
+                if permanent is not None:
+                    await self._give_up(message, concern, kind, attempt, permanent)
                 else:
-                    await self._retry(message, concern, attempt, reason)
+                    await self._failed(message, concern, kind, attempt, error)
                 return
             await self._ack(message)
             self.processed += 1
@@ -167,6 +174,33 @@ class Worker:
             await ack_many(channel, tags)
         return [None] * len(messages)
 
+    async def _failed(
+        self,
+        message: aiormq.abc.DeliveredMessage,
+        concern: str,
+        kind: str,
+        attempt: int,
+        error: Exception,
+    ) -> None:
+        """A failure a later attempt may not meet: retried until WORKER_MAX_ATTEMPTS. The
+        traceback is logged once, on the first attempt; later ones say why in one line."""
+        reason = f"{type(error).__name__}: {error}"
+        message_id = message.header.properties.message_id
+        if attempt == 1:
+            log.error("%s message %s failed (attempt 1)", kind, message_id, exc_info=error)
+        else:
+            log.warning(
+                "%s message %s failed again (attempt %d): %s",
+                kind,
+                message_id,
+                attempt,
+                one_line(reason),
+            )
+        if attempt >= self.ctx.settings.WORKER_MAX_ATTEMPTS:
+            await self._give_up(message, concern, kind, attempt, reason)
+        else:
+            await self._retry(message, concern, attempt, reason)
+
     async def _retry(
         self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
     ) -> None:
@@ -178,9 +212,21 @@ class Worker:
         )
 
     async def _give_up(
-        self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str
+        self,
+        message: aiormq.abc.DeliveredMessage,
+        concern: str,
+        kind: str,
+        attempt: int,
+        reason: str,
     ) -> None:
-        log.warning("dead-lettering message %s: %s", message.header.properties.message_id, reason)
+        """To the dead-letter queue (x-error holds the whole reason), in one log line."""
+        log.warning(
+            "dead-lettering %s message %s after %d attempt(s): %s",
+            kind,
+            message.header.properties.message_id,
+            attempt,
+            one_line(reason),
+        )
         await self._redelivery.dead_letter(message, concern, attempt, reason)
         await self._ack(message)
         self.dead_lettered += 1

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from server.kernel.jsonutil import MAX_JSON_DEPTH, is_depth_error, too_deep
 from server.kernel.realtime_errors import BinaryError
 
 CHUNK = 0x01
@@ -23,6 +24,7 @@ MESSAGE = 0x02
 _CHUNK_HEAD = struct.Struct("!B16sQ")
 _MESSAGE_HEAD = struct.Struct("!BH")
 MAX_HEADER = 4096
+TOO_DEEP = f"a binary message header nests at most {MAX_JSON_DEPTH} levels deep"
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,15 @@ def parse(frame: bytes) -> Chunk | BinaryMessage:
         start = _MESSAGE_HEAD.size
         if length > MAX_HEADER or start + length > len(frame):
             raise BinaryError("bad_binary", "binary message header length is wrong")
+        raw = bytes(view[start : start + length])
         try:
-            header = orjson.loads(view[start : start + length])
-        except orjson.JSONDecodeError:
+            header = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            if is_depth_error(error):
+                raise BinaryError("too_deep", TOO_DEEP) from None
             raise BinaryError("bad_binary", "binary message header is not JSON") from None
+        if too_deep(raw, header):
+            raise BinaryError("too_deep", TOO_DEEP)
         if not isinstance(header, dict):
             raise BinaryError("bad_binary", "binary message header must be a JSON object")
         return BinaryMessage(header, view[start + length :])

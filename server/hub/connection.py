@@ -6,8 +6,12 @@ WebRTC data channel bridge) say how the queue is written; the two a client's Ses
 Fan-out never awaits a client. `deliver()` appends to the client's queue and marks it dirty;
 the hub flushes every dirty client once per event-loop turn (flusher.py), so several
 messages that arrived together go out in one write. When the queue exceeds
-SEND_QUEUE_MESSAGES the client is a slow consumer and is closed (Close.SLOW_CONSUMER)
-without delaying anyone else.
+SEND_QUEUE_MESSAGES, or the bytes waiting for the client (held in its queue, or written but
+still in its socket's buffer) exceed SEND_QUEUE_BYTES, the client is a slow consumer and is
+closed (Close.SLOW_CONSUMER) without delaying anyone else. The queue's bytes are counted as
+they are added and reset when it is written; the transports check what waits once per flush.
+A burst (a replay, one large message) may pass the byte bound for a moment: a client is slow
+when it stays over it for SLOW_GRACE seconds, or goes over twice the bound.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from server.kernel.principal import Principal
 from server.kernel.settings import Settings
 
 CLOSING = "connection-close"
+SLOW_GRACE = 1.0
 
 
 class Connection:
@@ -33,8 +38,11 @@ class Connection:
         "_buffer_limit",
         "_dirty",
         "_max_queue",
+        "_max_queue_bytes",
         "_on_dirty",
+        "_over_since",
         "_queue",
+        "_queued_bytes",
         "_tasks",
         "client_id",
         "close_code",
@@ -56,9 +64,12 @@ class Connection:
         self.closed = False
         self.close_code: Close | None = None
         self._queue: list[bytes] = []
+        self._queued_bytes = 0  # the queue's length in bytes: added up, never scanned
+        self._over_since = 0.0  # when more than SEND_QUEUE_BYTES began to wait (0: not now)
         self._dirty = False
         self._on_dirty = on_dirty
         self._max_queue = settings.SEND_QUEUE_MESSAGES
+        self._max_queue_bytes = settings.SEND_QUEUE_BYTES
         self._buffer_limit = settings.SEND_BUFFER_BYTES
         self._tasks: set[asyncio.Task[None]] | None = None  # made when first needed
 
@@ -82,12 +93,33 @@ class Connection:
         if self.closed:
             return
         if len(self._queue) >= self._max_queue:
-            self.close_soon(Close.SLOW_CONSUMER, "slow consumer: messages were not read in time")
+            self.slow_consumer()
             return
         self._queue.append(data)
+        self._queued_bytes += len(data)
         if not self._dirty:
             self._dirty = True
             self._on_dirty(self)
+
+    def _take_queue(self) -> list[bytes]:
+        """The queued messages, to be written now; the queue starts again empty."""
+        queue, self._queue, self._queued_bytes = self._queue, [], 0
+        return queue
+
+    def slow_consumer(self) -> None:
+        self.close_soon(Close.SLOW_CONSUMER, "slow consumer: messages were not read in time")
+
+    def too_far_behind(self, unsent: int) -> bool:
+        """Called by a flush when more than SEND_QUEUE_BYTES wait for the client (held in
+        the queue or in the socket's buffer): True, after closing it, when it is a slow
+        consumer. (A flush finding less resets `_over_since`.)"""
+        now = time.monotonic()
+        if not self._over_since:
+            self._over_since = now
+        if unsent > 2 * self._max_queue_bytes or now - self._over_since >= SLOW_GRACE:
+            self.slow_consumer()
+            return True
+        return False
 
     def deliver(self, delivery: Delivery) -> None:
         raise NotImplementedError
@@ -118,7 +150,7 @@ class Connection:
             self.closed = True
             self.close_code = code
             if not drain:
-                self._queue.clear()
+                self._take_queue()
             self.spawn(self._close(code, reason), name=CLOSING)
 
     async def _close(self, code: Close, reason: str) -> None:

@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from server.kernel.jsonutil import MAX_JSON_DEPTH, is_depth_error, too_deep
 from server.kernel.realtime_errors import ProtocolError
 
 
@@ -58,15 +59,22 @@ class MessageTypes:
         self.handlers[name] = handler
 
 
+_TOO_DEEP = f"a message nests arrays and objects at most {MAX_JSON_DEPTH} levels deep"
+
+
 def parse(raw: str | bytes, models: dict[str, type[Message]]) -> Message:
     """Decode and validate one text frame, or raise ProtocolError saying what is wrong."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
+        if is_depth_error(error):
+            raise ProtocolError("too_deep", _TOO_DEEP) from None
         raise ProtocolError("bad_json", f"not valid JSON: {error}") from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ProtocolError("bad_message", "a message is a JSON object with a string `type`")
     ref = value.get("id") if isinstance(value.get("id"), (int, str)) else value["type"]
+    if too_deep(raw, value):  # before a handler could store or echo it (orjson stops at 254)
+        raise ProtocolError("too_deep", _TOO_DEEP, ref)
     model = models.get(value["type"])
     if model is None:
         raise ProtocolError("unknown_type", f"unknown message type {value['type'][:64]!r}", ref)

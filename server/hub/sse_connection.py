@@ -1,6 +1,8 @@
 """An event stream client (Server-Sent Events). It has one writer task, because a streamed
 HTTP response must be written through aiohttp (chunked encoding). Each publication's event
-id is a resume point: its cursor, or with several channels `name=cursor,...`."""
+id is a resume point: its cursor, or with several channels `name=cursor,...`. While the
+writer waits for the client to take its last write (aiohttp drains the socket's buffer),
+the queue holds what comes next, and SEND_QUEUE_BYTES bounds it (connection.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from server.kernel.settings import Settings
 
 class SSEConnection(SessionConnection):
     kind = "sse"
-    __slots__ = ("_ready", "composite", "finished", "pending_since", "response")
+    __slots__ = ("_ready", "_writing", "composite", "finished", "pending_since", "response")
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class SSEConnection(SessionConnection):
         self.pending_since: dict[str, str] = dict(since or {})
         self.finished = asyncio.Event()
         self._ready = asyncio.Event()
+        self._writing = False  # the writer waits for the client to take its last write
         self.spawn(self._writer())
 
     def event_id(self) -> bytes:
@@ -67,12 +70,16 @@ class SSEConnection(SessionConnection):
     def replay(self, result: SubscribeResult, reply_id: Any) -> bool:
         """The missed publications, each with its own id, then `subscribed` (the channel is
         live from here). When they are beyond the history: `recovery-failed`, and the stream
-        ends (EventSource would only resume from the same id again)."""
+        ends. Its id puts the channel at its position now (the others where they were), so
+        EventSource's own reconnection goes on live instead of failing again forever."""
         subscription = result.subscription
         name, position = subscription.channel, result.position
         if not result.recovered:
             failed = {"type": "recovery-failed", "channel": name, "cursor": position.cursor}
-            self.send(encode(failed), event="recovery-failed")
+            self.pending_since[name] = position.cursor
+            event_id = self.event_id() if self.composite else position.cursor.encode()
+            event = Delivery(encode(failed), event="recovery-failed")
+            self._enqueue(b"id: " + event_id + b"\n" + event.sse)
             self.close_soon(Close.NORMAL, "recovery failed: reload and subscribe again", drain=True)
             return False
         self.pending_since.pop(name, None)
@@ -91,8 +98,14 @@ class SSEConnection(SessionConnection):
 
     def flush(self) -> None:
         self._dirty = False
-        if self._queue:
-            self._ready.set()
+        if not self._queue:
+            return
+        if self._writing and self._queued_bytes > self._max_queue_bytes:
+            if self.too_far_behind(self._queued_bytes):
+                return
+        elif self._over_since:
+            self._over_since = 0.0
+        self._ready.set()
 
     async def _writer(self) -> None:
         try:
@@ -100,10 +113,11 @@ class SSEConnection(SessionConnection):
                 await self._ready.wait()
                 self._ready.clear()
                 while self._queue and not self.closed:
-                    data = b"".join(self._queue)
-                    self.sent += len(self._queue)
-                    self._queue.clear()
-                    await self.response.write(data)
+                    queue = self._take_queue()
+                    self.sent += len(queue)
+                    self._writing = True
+                    await self.response.write(b"".join(queue))
+                    self._writing = False
         except (ConnectionError, RuntimeError):
             self.closed = True
         finally:
@@ -112,7 +126,7 @@ class SSEConnection(SessionConnection):
     async def _close(self, code: Close, reason: str) -> None:
         """SSE has no close frame: a last `close` event says why, then the stream ends."""
         event = b"event: close\ndata: " + orjson.dumps({"code": code, "reason": reason}) + b"\n\n"
-        pending, self._queue = b"".join(self._queue), []
+        pending = b"".join(self._take_queue())
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.response.write(pending + event), 2)
         self.finished.set()

@@ -1,6 +1,7 @@
 """A WebSocket client. A flush writes the pre-built frames of its queue straight to the
 transport in one call; when the client's unsent bytes exceed SEND_BUFFER_BYTES its messages
-wait in the queue (and a slow consumer is closed by the queue's bound, connection.py)."""
+wait in the queue. A slow consumer is closed by the queue's bounds (connection.py): what the
+socket's buffer holds counts towards SEND_QUEUE_BYTES, read once per flush."""
 
 from __future__ import annotations
 
@@ -70,17 +71,25 @@ class WebSocketConnection(SessionConnection):
             return
         transport = self.transport
         if transport.is_closing():
-            self._queue.clear()
+            self._take_queue()
             return
-        if transport.get_write_buffer_size() > self._buffer_limit:
+        unsent = transport.get_write_buffer_size()  # what the client has not taken yet
+        held = unsent > self._buffer_limit
+        if held:
+            unsent += self._queued_bytes  # the queue waits too
+        if unsent > self._max_queue_bytes:
+            if self.too_far_behind(unsent):
+                return
+        elif self._over_since:
+            self._over_since = 0.0
+        if held:
             if not self._draining:
                 self._draining = True
                 self.spawn(self._drain())
             return
-        data = b"".join(self._queue) if len(self._queue) > 1 else self._queue[0]
-        self.sent += len(self._queue)
-        self._queue.clear()
-        transport.write(data)
+        queue = self._take_queue()
+        self.sent += len(queue)
+        transport.write(b"".join(queue) if len(queue) > 1 else queue[0])
 
     async def _drain(self) -> None:
         """Wait (without blocking anyone) until the client has read enough, then flush."""
@@ -97,7 +106,6 @@ class WebSocketConnection(SessionConnection):
 
     async def _close(self, code: Close, reason: str) -> None:
         if self._queue and not self.transport.is_closing():
-            self.transport.write(b"".join(self._queue))
-            self._queue.clear()
+            self.transport.write(b"".join(self._take_queue()))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)

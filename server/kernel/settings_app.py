@@ -42,6 +42,11 @@ class AppSettings(BaseModel):
     )
     DOCS_ENABLED: bool = Field(True, description="Serve /openapi.json, /docs and /redoc.")
     METRICS_ENABLED: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    METRICS_TOKEN: SecretStr = Field(
+        SecretStr(""),
+        description="When set, GET /metrics needs `Authorization: Bearer <token>` (401 "
+        "otherwise). Empty: /metrics is open; set it wherever others can reach the port.",
+    )
 
     TRUST_FORWARDED_FOR: bool = Field(
         False,

@@ -28,6 +28,13 @@ class RealtimeSettings(BaseModel):
     SEND_QUEUE_MESSAGES: int = Field(
         2000, ge=10, description="Messages queued for a client before it is a slow consumer."
     )
+    SEND_QUEUE_BYTES: int = Field(
+        1024 * 1024,
+        ge=65536,
+        description="Unsent bytes (queued, or in the socket's buffer) a client may have for a "
+        "second (twice that at once) before it is a slow consumer (4008): one that stops "
+        "reading small frames is closed long before SEND_QUEUE_MESSAGES of them pile up.",
+    )
     SEND_BUFFER_BYTES: int = Field(
         4 * 1024 * 1024,
         ge=65536,

@@ -32,6 +32,13 @@ def attempt_of(headers: dict[str, Any]) -> int:
         return 1
 
 
+def one_line(reason: str, limit: int = 500) -> str:
+    """A failure's reason for a log line: PostgreSQL's DETAIL and CONTEXT lines joined,
+    bounded (the dead letter's `x-error` keeps it whole)."""
+    text = " ".join(reason.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Redelivery:
     """Republishes on its own confirming channel, opened on every (re)connection."""
 
