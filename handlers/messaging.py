@@ -1,6 +1,6 @@
 """/messaging: accept messages for the worker (stored with their outbox row in one
 transaction, so accepting never depends on RabbitMQ being up), and report the pipeline's
-health. Callers: admins, or API keys with the `messaging` scope."""
+health. Callers: admins, or admins' API keys with the `messaging` scope."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from workers.broker.kinds import KINDS, payload_model
 from workers.broker.payloads import Payload
 from workers.messaging.acceptor import IdempotencyConflict, MessageTooLarge, acceptor_key
 
-PUBLISH = Access(role=Role.admin, scope="messaging", api_key_role=Role.user)
+PUBLISH = Access(role=Role.admin, scope="messaging")
 MAX_IDEMPOTENCY_KEY = 200
 
 

@@ -15,6 +15,7 @@ import logging
 import sys
 
 import psycopg2
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from server.kernel.settings import ConfigError, Settings, load_settings
 from server.kernel.telemetry import AccessLogger, configure_logging
@@ -134,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_all(settings, settings.HOST, settings.PORT)
         return db_command(settings, args.action)
-    except psycopg2.OperationalError as error:
-        print(f"PostgreSQL error: {str(error).strip()}", file=sys.stderr)
+    except (psycopg2.OperationalError, SQLAlchemyOperationalError) as error:
+        from server.dbadmin import diagnose
+
+        cause = error.orig if isinstance(error, SQLAlchemyOperationalError) else error
+        print(f"PostgreSQL error: {diagnose(settings, cause or error).message}", file=sys.stderr)
         return 1
 
 

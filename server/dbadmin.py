@@ -1,9 +1,12 @@
 """Database administration for the CLI: create the database when missing, run Alembic,
-report the state. Alembic runs synchronously (psycopg2) with the same settings."""
+report the state. Alembic runs synchronously (psycopg2) with the same settings.
+`diagnose()` turns a connection error into one line naming the setting to check."""
 
 from __future__ import annotations
 
+import re
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,63 @@ from server.kernel.settings import Settings
 from storage.db import dsn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ConnectionProblem:
+    """Why PostgreSQL could not be reached, said for a human; never shows the password."""
+
+    message: str
+    transient: bool  # worth waiting for: the server may still be starting
+    refused: bool = False  # nothing listens there: perhaps PostgreSQL is not started
+
+
+def diagnose(settings: Settings, error: BaseException) -> ConnectionProblem:
+    """Map a driver error to its cause and the setting to check (refused, unknown host,
+    timeout, authentication, missing database); anything else keeps the driver's first line."""
+    where = f"{settings.POSTGRES_SERVER}:{settings.POSTGRES_PORT}"
+    text = str(error).strip()
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return ConnectionProblem(
+            f"PostgreSQL refused the connection at {where}: is it running on that host and "
+            "port? Check POSTGRES_SERVER and POSTGRES_PORT",
+            transient=True,
+            refused=True,
+        )
+    if "could not translate host name" in lowered or "name or service not known" in lowered:
+        return ConnectionProblem(
+            f"unknown PostgreSQL host {settings.POSTGRES_SERVER!r} (POSTGRES_SERVER, "
+            f"port {settings.POSTGRES_PORT}): check POSTGRES_SERVER",
+            transient=True,
+        )
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return ConnectionProblem(
+            f"no answer from PostgreSQL at {where} within {settings.DB_CONNECT_TIMEOUT:g} s: "
+            "check POSTGRES_SERVER and POSTGRES_PORT (and any firewall between)",
+            transient=True,
+        )
+    if "authentication failed" in lowered or ("role" in lowered and "does not exist" in lowered):
+        return ConnectionProblem(
+            f"PostgreSQL at {where} refused user {settings.POSTGRES_USER!r}: "
+            "check POSTGRES_USER / POSTGRES_PASSWORD",
+            transient=False,
+        )
+    if "no password supplied" in lowered:
+        return ConnectionProblem(
+            f"PostgreSQL at {where} wants a password for user {settings.POSTGRES_USER!r}: "
+            "set POSTGRES_PASSWORD",
+            transient=False,
+        )
+    missing = re.search(r'database "([^"]*)" does not exist', text)
+    if missing:
+        return ConnectionProblem(
+            f"PostgreSQL at {where} has no database {missing.group(1)!r}: check POSTGRES_DB, "
+            "or create it with `python -m server db ensure`",
+            transient=False,
+        )
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return ConnectionProblem(f"PostgreSQL at {where}: {first_line}", transient=True)
 
 
 def alembic_config(settings: Settings, database: str | None = None) -> Config:

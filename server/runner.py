@@ -20,26 +20,45 @@ from server.monitor import START_HINTS
 log = logging.getLogger(__name__)
 
 DB_WAIT_SECONDS = 30.0
+REPORT_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
 
 
 def prepare_database(settings: Settings) -> None:
     """Create the database if missing and migrate to head, waiting a little for PostgreSQL
-    (it may still be starting, e.g. under docker compose)."""
-    deadline = time.monotonic() + DB_WAIT_SECONDS
+    (it may still be starting, e.g. under docker compose). One line when the wait starts,
+    one every REPORT_SECONDS while it lasts; errors that waiting cannot fix stop at once."""
+    wait_seconds = DB_WAIT_SECONDS
+    deadline = time.monotonic() + wait_seconds
+    next_report: float | None = None
     while True:
         try:
             if dbadmin.ensure_database(settings):
                 log.info("created database %s", settings.POSTGRES_DB)
             break
         except psycopg2.OperationalError as error:
-            if time.monotonic() > deadline:
+            problem = dbadmin.diagnose(settings, error)
+            now = time.monotonic()
+            if not problem.transient:
+                raise SystemExit(problem.message) from None
+            if now >= deadline:
                 raise SystemExit(
-                    f"PostgreSQL at {settings.POSTGRES_SERVER}:{settings.POSTGRES_PORT} is "
-                    f"unreachable ({str(error).strip()}); {START_HINTS['postgres']}"
+                    f"gave up waiting for PostgreSQL after {wait_seconds:g} s: {problem.message}"
+                    + (f"; {START_HINTS['postgres']}" if problem.refused else "")
                 ) from None
-            log.warning("waiting for PostgreSQL: %s", str(error).strip())
-            time.sleep(1)
+            if next_report is None:
+                log.warning("%s; waiting up to %g s for it", problem.message, wait_seconds)
+                next_report = now + REPORT_SECONDS
+            elif now >= next_report:
+                log.warning(
+                    "still waiting for PostgreSQL (%.0f s left): %s",
+                    deadline - now,
+                    problem.message,
+                )
+                next_report = now + REPORT_SECONDS
+            time.sleep(min(1.0, max(0.0, deadline - now)))
+    if next_report is not None:
+        log.info("PostgreSQL at %s:%s is up", settings.POSTGRES_SERVER, settings.POSTGRES_PORT)
     dbadmin.migrate(settings)
     log.info("database %s is at the latest migration", settings.POSTGRES_DB)
 

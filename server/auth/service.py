@@ -125,18 +125,17 @@ class AuthService:
     # -- logging in ------------------------------------------------------------------------
 
     async def verify_credentials(self, conn: Connection, login: str, password: str) -> Row:
-        """The user whose login and password these are. Unknown users and wrong passwords
-        get the same error after the same work (a dummy verify), so neither the answer nor
-        its timing tells which accounts exist."""
+        """The user whose login and password these are. Unknown users, wrong passwords and
+        deactivated accounts get the same error after the same work (a real or dummy verify),
+        so neither the answer nor its timing tells which accounts exist or which password of
+        a deactivated account is right."""
         row = await users.find_by_login(conn, login)
         if row is None:
             await self.hasher.dummy_verify(password)
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
         valid, new_hash = await self.hasher.verify(password, row["password_hash"])
-        if not valid:
+        if not valid or not row["is_active"]:  # never confirm a deactivated account's password
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-        if not row["is_active"]:
-            raise Forbidden("this account is deactivated", code="account_inactive")
         if new_hash is not None:  # parameters changed since it was hashed: upgrade it
             row = {**row, "password_hash": new_hash}
         await users.record_login(conn, row["id"], new_hash)

@@ -25,12 +25,13 @@ class Role(StrEnum):
 _RANKS = {Role.user: 0, Role.admin: 1, Role.superuser: 2}
 
 # What an API key may be limited to. A session (a logged-in person) has every scope its
-# role allows; an API key has only the scopes it was created with.
+# role allows; an API key has only the scopes it was created with, and never more than its
+# owner's role allows (scopes narrow, they never widen).
 SCOPES: dict[str, str] = {
     "read": "read your own resources (GET)",
     "write": "change your own resources",
     "admin": "admin endpoints, if the owner is an admin",
-    "messaging": "publish messages (POST /messaging/*)",
+    "messaging": "publish messages (POST /messaging/*), if the owner is an admin",
     "realtime": "connect to WebSocket/SSE, publish and broadcast",
 }
 
@@ -58,25 +59,28 @@ class Principal:
 @dataclass(frozen=True)
 class Access:
     """What a route requires. `scope` applies to API keys; `api_keys=False` shuts them out
-    (e.g. creating API keys needs a logged-in person)."""
+    (e.g. creating API keys needs a logged-in person). A key acts as its owner: its scopes
+    narrow what the owner may do and never widen it, so a key's role bar is never below
+    `role`."""
 
     role: Role = Role.user
     scope: str | None = None
     optional: bool = False
     api_keys: bool = True
-    api_key_role: Role | None = None  # a different role bar for API keys (default: `role`)
+    api_key_role: Role | None = None  # a stricter role bar for API keys (never a looser one)
 
     def role_for(self, principal: Principal) -> Role:
         if principal.is_api_key and self.api_key_role is not None:
-            return self.api_key_role
+            return max(self.role, self.api_key_role, key=lambda role: role.rank)
         return self.role
 
     def describe(self) -> str:
         if self.optional:
             return "Authentication optional: the answer is personalised when a valid token is sent."
         parts = [f"Requires role `{self.role}` or higher."]
-        if self.api_keys and self.api_key_role is not None and self.api_key_role != self.role:
-            parts.append(f"API keys of any `{self.api_key_role}` or higher qualify:")
+        stricter = self.api_key_role is not None and self.api_key_role.rank > self.role.rank
+        if self.api_keys and stricter:
+            parts.append(f"API keys need an owner of role `{self.api_key_role}` or higher.")
         if not self.api_keys:
             parts.append("API keys are not accepted: log in.")
         elif self.scope:

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.kernel.settings_app import DEV_SECRET, AppSettings
 from server.kernel.settings_backends import BackendSettings
+from server.kernel.settings_names import warn_misspelled_settings
 from server.kernel.settings_realtime import RealtimeSettings, ice_servers
 
 __all__ = ["DEV_SECRET", "ConfigError", "Settings", "ice_servers", "load_settings", "settings_key"]
@@ -109,7 +110,11 @@ def describe_errors(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment and .env; raise ConfigError naming the culprits."""
+    """Read settings from the environment and .env; raise ConfigError naming the culprits.
+    Names that look like a misspelled setting get one warning each (the name, never the value)."""
+    warn_misspelled_settings(
+        Settings.model_fields, overrides.get("_env_file", Settings.model_config.get("env_file"))
+    )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

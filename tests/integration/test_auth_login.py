@@ -172,14 +172,25 @@ async def test_unknown_account_and_wrong_password_take_comparable_time(
     assert 0.5 <= ratio <= 2, (unknown_times, wrong_times)
 
 
-async def test_deactivated_account_with_the_right_password_is_403(
-    client: Any, db: Any, auth_service: Any
+async def test_deactivated_account_with_the_right_password_looks_like_a_wrong_password(
+    aiohttp_client: Any, settings: Settings, db: Any, auth_service: Any
 ) -> None:
+    """The right password of a deactivated account is not confirmed: the answer is the one
+    a wrong password gets (401, same code and message), so it tells an attacker nothing."""
+    client = await isolated_client(aiohttp_client, settings)
     account = await create_account(db, auth_service)
     async with db.acquire() as raw, raw.cursor() as cursor:
         await cursor.execute("UPDATE users SET is_active = false WHERE id = %s", (account.id,))
-    response = await client.post(
-        "/auth/login", json={"email": account.email, "password": account.password}
-    )
-    assert response.status == 403
-    assert_envelope(await response.json(), "account_inactive")
+    answers = []
+    for password in (account.password, account.password + "!"):
+        response = await client.post(
+            "/auth/login", json={"email": account.email, "password": password}
+        )
+        assert response.status == 401, await response.text()
+        error = assert_envelope(await response.json(), "invalid_credentials")
+        answers.append((error["code"], error["message"], error.get("details")))
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert answers[0] == answers[1], answers
+    async with db.acquire() as raw, raw.cursor() as cursor:
+        await cursor.execute("SELECT last_login_at FROM users WHERE id = %s", (account.id,))
+        assert (await cursor.fetchone())[0] is None

@@ -69,17 +69,21 @@ async def test_plain_users_are_403_and_strangers_401(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_plain_users_api_key_needs_the_messaging_scope(
-    client: Any, alice: Account, kind: str
+async def test_an_api_key_needs_the_messaging_scope_and_an_admin_owner(
+    client: Any, admin: Account, alice: Account, kind: str
 ) -> None:
-    with_scope = (await create_key(client, alice, scopes=["messaging"]))["key"]
-    without = (await create_key(client, alice, scopes=["read", "write"]))["key"]
+    with_scope = (await create_key(client, admin, scopes=["messaging"]))["key"]
+    without = (await create_key(client, admin, scopes=["read", "write"]))["key"]
+    plain = (await create_key(client, alice, scopes=["messaging"]))["key"]
     body = valid_body(kind, alice.id)
     response = await send(client, kind, body, headers=as_key(with_scope))
     assert response.status == 202, await response.text()
     response = await send(client, kind, body, headers=as_key(without))
     assert response.status == 403
     assert_envelope(await response.json(), "insufficient_scope")
+    response = await send(client, kind, body, headers=as_key(plain))
+    assert response.status == 403
+    assert_envelope(await response.json(), "insufficient_role")
 
 
 async def test_an_api_key_with_messaging_alone_cannot_read_notifications(

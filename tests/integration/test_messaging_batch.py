@@ -186,13 +186,16 @@ async def test_more_than_the_limit_is_refused(client: Any, admin: Account, db: A
     assert await sent_by(db, admin) == MAX_BATCH
 
 
-async def test_who_may_send_a_batch(client: Any, alice: Account, db: Any) -> None:
+async def test_who_may_send_a_batch(client: Any, alice: Account, admin: Account, db: Any) -> None:
     messages = [item("system_event", {"event_name": "e"})]
     assert (await post(client, {}, messages)).status == 401
     assert (await post(client, alice.headers, messages)).status == 403
-    with_scope = (await create_key(client, alice, scopes=["messaging"]))["key"]
-    without = (await create_key(client, alice, scopes=["read", "write"]))["key"]
+    plain = (await create_key(client, alice, scopes=["messaging"]))["key"]
+    assert (await post(client, as_key(plain), messages)).status == 403
+    with_scope = (await create_key(client, admin, scopes=["messaging"]))["key"]
+    without = (await create_key(client, admin, scopes=["read", "write"]))["key"]
     assert (await post(client, as_key(without), messages)).status == 403
     response = await post(client, as_key(with_scope), messages)
     assert response.status == 202, await response.text()
-    assert await sent_by(db, alice) == 1
+    assert await sent_by(db, alice) == 0
+    assert await sent_by(db, admin) == 1

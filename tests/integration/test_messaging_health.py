@@ -53,7 +53,9 @@ async def test_all_is_ok_while_a_worker_runs(client: Any, admin: Account, worker
 async def test_who_may_ask(client: Any, alice: Account, admin: Account) -> None:
     assert (await client.get("/messaging/health")).status == 401
     assert (await client.get("/messaging/health", headers=alice.headers)).status == 403
-    with_scope = (await create_key(client, alice, scopes=["messaging"]))["key"]
+    plain = (await create_key(client, alice, scopes=["messaging"]))["key"]
+    assert (await client.get("/messaging/health", headers=as_key(plain))).status == 403
+    with_scope = (await create_key(client, admin, scopes=["messaging"]))["key"]
     without = (await create_key(client, admin, scopes=["read"]))["key"]
     await health(client, as_key(with_scope))
     assert (await client.get("/messaging/health", headers=as_key(without))).status == 403

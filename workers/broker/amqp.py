@@ -3,6 +3,9 @@
 `AmqpConnection.run()` connects with backoff, calls every `on_connect` callback (declare the
 topology, open channels, start consuming), waits until the connection closes, and starts
 again. Callers that need the broker await `wait_connected()`, which raises after a timeout.
+
+While the broker is unreachable it retries at least once a second and logs through
+`outages.OutageLog` (one line as an outage starts, a summary a minute, one as it ends).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,17 +21,14 @@ import aiormq
 from aiohttp import web
 from yarl import URL
 
+from workers.broker.outages import RETRY_CAP, OutageLog, backoff_delays, quiet_connect_failures
+
 log = logging.getLogger(__name__)
 
 OnConnect = Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]
 OnDisconnect = Callable[[], None]
 
 CLOSE_TIMEOUT = 2.0
-
-START_HINT = (
-    "start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`), "
-    "or point RABBITMQ_URL at a running broker"
-)
 
 
 def safe_url(url: str) -> str:
@@ -80,7 +79,7 @@ class AmqpConnection:
         *,
         name: str,
         connect_timeout: float = 5.0,
-        max_backoff: float = 10.0,
+        max_backoff: float = RETRY_CAP,
     ) -> None:
         self._url = url
         self.name = name
@@ -94,6 +93,8 @@ class AmqpConnection:
         self.connects = 0
         self._closing = False
         self._stop = asyncio.Event()
+        self._outage = OutageLog(name, url)
+        quiet_connect_failures()
 
     def on_connect(self, callback: OnConnect) -> None:
         self._on_connect.append(callback)
@@ -133,30 +134,17 @@ class AmqpConnection:
 
     async def run(self) -> None:
         """Keep a connection open until cancelled."""
-        delay = 0.25
-        failures = 0
+        delays = backoff_delays(cap=self._max_backoff)
         while not self.is_closing():
             try:
                 connection = await self._connect()
             except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as error:
-                failures += 1
                 self.last_error = f"{type(error).__name__}: {error}".strip(": ")
-                level = (
-                    logging.WARNING if failures in (1, 10) or failures % 60 == 0 else logging.DEBUG
-                )
-                log.log(
-                    level,
-                    "RabbitMQ at %s is unreachable (%s); retrying in %.1fs. %s",
-                    safe_url(self._url),
-                    self.last_error,
-                    delay,
-                    START_HINT,
-                )
-                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-                delay = min(delay * 2, self._max_backoff)
+                self._outage.failed(self.last_error)
+                await asyncio.sleep(next(delays))
                 continue
-            await self._serve(connection, failures)
-            delay, failures = 0.25, 0
+            await self._serve(connection)
+            delays = backoff_delays(cap=self._max_backoff)
 
     async def _connect(self) -> aiormq.abc.AbstractConnection:
         """Open a connection within the timeout. aiormq may not honour a cancellation in the
@@ -173,7 +161,7 @@ class AmqpConnection:
                 attempt.cancel()
             raise
 
-    async def _serve(self, connection: aiormq.abc.AbstractConnection, failures: int) -> None:
+    async def _serve(self, connection: aiormq.abc.AbstractConnection) -> None:
         self.connection = connection
         try:
             for callback in self._on_connect:
@@ -183,12 +171,15 @@ class AmqpConnection:
             self.connects += 1
             self.last_error = None
             self._ready.set()
-            log.info(
-                "%s connected to RabbitMQ at %s%s",
-                self.name,
-                safe_url(self._url),
-                " (recovered)" if failures or self.connects > 1 else "",
-            )
+            if self._outage.active:
+                self._outage.recovered()
+            else:
+                log.info(
+                    "%s connected to RabbitMQ at %s%s",
+                    self.name,
+                    safe_url(self._url),
+                    " (recovered)" if self.connects > 1 else "",
+                )
             stopped = asyncio.ensure_future(self._stop.wait())
             try:
                 await asyncio.wait(
@@ -199,7 +190,7 @@ class AmqpConnection:
             if self.is_closing():
                 return
             self.last_error = "connection closed"
-            log.warning("%s lost its RabbitMQ connection; reconnecting", self.name)
+            self._outage.lost()
         except Exception as error:  # aiormq raises bare Exception for a channel closed under it
             if self.is_closing():
                 return
