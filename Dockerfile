@@ -64,6 +64,13 @@ COPY clients/ clients/
 # /app is not writable at runtime, so compile the bytecode now.
 RUN python -m compileall -q /app
 
+# Uploaded files are the one thing the server writes: a directory of its own, owned by the
+# app user and declared a volume (a new named volume starts with this ownership). Every
+# server node must see the same files: mount shared storage here when running several.
+RUN mkdir -p /data/uploads && chown app:app /data/uploads
+ENV UPLOAD_DIR=/data/uploads
+VOLUME ["/data/uploads"]
+
 USER app
 
 EXPOSE 8000
