@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.test_messaging_support import ROOT, cli_env, count, marker
 from tests.support.accounts import Account
+from tests.support.processes import dies_with_parent
 from tests.support.waiting import eventually
 from workers.client import MessageClient
 
@@ -30,6 +31,7 @@ async def start_worker(settings: Any, log: Path) -> asyncio.subprocess.Process:
             "-m",
             "workers",
             cwd=ROOT,
+            preexec_fn=dies_with_parent,
             env=env,
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,

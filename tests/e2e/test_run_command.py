@@ -18,6 +18,7 @@ import pytest
 from server import dbadmin
 from server.kernel.settings import Settings
 from tests.support import http
+from tests.support.processes import dies_with_parent
 from tests.support.proxy import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,6 +45,7 @@ def start(database: str, settings: Settings, port: int) -> subprocess.Popen[str]
     return subprocess.Popen(
         [sys.executable, "-m", "server", "run"],
         cwd=ROOT,
+        preexec_fn=dies_with_parent,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.accounts import Account
 from tests.support.frames import close_code
+from tests.support.processes import dies_with_parent
 from tests.support.proxy import free_port
 from tests.support.waiting import eventually
 
@@ -37,7 +38,15 @@ async def nodes(settings: Any) -> AsyncIterator[list[str]]:
     ports = [free_port(), free_port()]
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "serve", "--port", str(port), cwd=ROOT, env=env
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--port",
+            str(port),
+            cwd=ROOT,
+            env=env,
+            preexec_fn=dies_with_parent,
         )
         for port in ports
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import dies_with_parent
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("clean_tables")]
@@ -32,6 +33,7 @@ async def test_sigterm_lets_the_running_task_finish(user_client: Any, settings: 
         "-m",
         "workers",
         cwd=ROOT,
+        preexec_fn=dies_with_parent,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

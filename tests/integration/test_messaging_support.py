@@ -15,6 +15,7 @@ import orjson
 
 from storage.db import transaction
 from tests.support.accounts import Account
+from tests.support.processes import dies_with_parent
 from tests.support.waiting import eventually
 from workers import dlq
 from workers.broker.topology import Topology
@@ -160,6 +161,7 @@ async def workers_cli(settings: Any, *args: str) -> tuple[int, str]:
         "workers",
         *args,
         cwd=ROOT,
+        preexec_fn=dies_with_parent,
         env=cli_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

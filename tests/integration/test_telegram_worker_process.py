@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.fake_telegram import fake_telegram_running
+from tests.support.processes import dies_with_parent
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,6 +41,7 @@ async def test_sigterm_stops_polling_cleanly(settings: Any) -> None:
             "-m",
             "workers",
             cwd=ROOT,
+            preexec_fn=dies_with_parent,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
