@@ -62,17 +62,8 @@ ADD = sa.text(  # built from this module's constants only: nothing to inject
 )
 
 
-async def add(
-    conn: Connection,
-    *,
-    message_id: uuid.UUID,
-    exchange: str,
-    routing_key: str,
-    body: bytes,
-    headers: dict[str, str] | None = None,
-) -> None:
+async def add(conn: Connection, entry: Entry) -> None:
     """Queue one message inside the caller's transaction and wake the relays on commit."""
-    entry = Entry(message_id, exchange, routing_key, body, headers or {})
     await conn.execute(ADD, {"batch": json_batch([entry.record()])})
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("clean_tables")
 async def _add(conn: Any) -> uuid.UUID:
     message_id = uuid.uuid4()
     await outbox.add(
-        conn, message_id=message_id, exchange="x", routing_key="tasks", body=b"{}", headers={}
+        conn, outbox.Entry(message_id, exchange="x", routing_key="tasks", body=b"{}", headers={})
     )
     return message_id
 

@@ -9,7 +9,6 @@ publishes them later, so sending never depends on the broker being up."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -46,5 +45,5 @@ async def enqueue(
 ) -> uuid.UUID:
     """Add one message inside the caller's transaction; return its id."""
     new = entry(topology, kind, fields, message_id or uuid.uuid4())
-    await outbox.add(conn, **asdict(new))
+    await outbox.add(conn, new)
     return new.message_id
