@@ -60,7 +60,6 @@ COPY handlers/ handlers/
 COPY storage/ storage/
 COPY workers/ workers/
 COPY signaling/ signaling/
-COPY clients/ clients/
 # /app is not writable at runtime, so compile the bytecode now.
 RUN python -m compileall -q /app
 

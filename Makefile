@@ -9,20 +9,22 @@ PY     := $(BIN)/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock browser run dev serve worker test test-fast test-e2e test-cov lint format \
+.PHONY: help venv lock packages run dev serve worker test test-fast test-e2e test-cov lint format \
         check-architecture db-ensure db-create db-info db-migrate migrate-safe migrate-status \
         settings-docs bench clean clean-dry pre-commit-run
 
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 26
 
-# The exact versions (with hashes) come from requirements-dev.lock; the project itself is
-# installed editable on top, without resolving anything again.
-$(STAMP): pyproject.toml requirements-dev.lock
+# The exact versions (with hashes) come from requirements-dev.lock; the project itself and
+# the Python SDK (clients/python, import name `realtime_client`) are installed editable on
+# top, without resolving anything again.
+$(STAMP): pyproject.toml requirements-dev.lock clients/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the locked dependencies into $(VENV) (the first time takes a few minutes)"
 	$(PY) -m pip install --progress-bar on -r requirements-dev.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e clients/python
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the locked dependencies and the project
@@ -45,23 +47,21 @@ serve: venv ## start only the server
 worker: venv ## start only the worker
 	$(PY) -m workers
 
-# The browser tests need Debian's chromium: installed here when we may (root and apt-get),
-# otherwise the run stops at once with the command to run.
-browser:
-	@command -v chromium >/dev/null 2>&1 || ./tests/install-chromium || { \
-	  echo "The browser tests need Chromium. Install it with:  sudo apt-get install -y chromium" >&2; \
-	  exit 1; }
+# The tests need Debian's chromium (browser tests) and nginx (proxy tests): installed here
+# when we may (root and apt-get), otherwise the run stops at once with the command to run.
+packages:
+	@./tests/install-packages
 
-test: venv browser ## run every test (real PostgreSQL, Redis, RabbitMQ, Chromium)
+test: venv packages ## run every test (real PostgreSQL, Redis, RabbitMQ, Chromium, nginx)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: venv ## unit and integration tests, without processes, browsers or broker restarts
 	$(BIN)/pytest -m "not e2e and not slow and not disruptive" $(PYTEST_ARGS)
 
-test-e2e: venv browser ## only the tests that start processes or a browser
+test-e2e: venv packages ## only the tests that start processes or a browser
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-test-cov: venv browser ## every test, with a coverage report (fails under 80%)
+test-cov: venv packages ## every test, with a coverage report (fails under 80%)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=html $(PYTEST_ARGS)
 
 lint: venv ## ruff, formatting check, mypy strict, architecture contracts, generated docs

@@ -3,10 +3,15 @@ rotation, logout, sessions, single-use connection tickets and API keys."""
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
 
-from handlers.http import client_address, json_response
+import orjson
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from handlers.http import json_response
 from handlers.openapi import endpoint
+from server.auth import registration
 from server.auth.authenticator import authenticator_key
 from server.auth.schemas import (
     ApiKeyCreate,
@@ -16,40 +21,68 @@ from server.auth.schemas import (
     LoginIn,
     LoginResult,
     RefreshIn,
+    RegistrationAccepted,
     SessionOut,
     SessionPath,
     TicketOut,
     TokenPair,
     UserCreate,
-    UserOut,
 )
 from server.auth.service import auth_service_key
-from server.auth.throttle import login_throttle_key
+from server.auth.throttle import login_throttle_key, registration_throttle_key
+from server.hub.hub import hub_key
+from server.hub.notifications import notification_event
+from server.kernel.addresses import client_address_key
 from server.kernel.errors import Forbidden, NotFound, Unauthorized
 from server.kernel.principal import PERSON, USER_READ, Access, Principal, Role
 from server.kernel.security import apikeys as key_format
 from server.kernel.settings import settings_key
 from storage import api_keys, sessions, users
-from storage.db import db_key, transaction
+from storage.db import Row, db_key, transaction
 
 TICKET_ACCESS = Access(scope="realtime")
 
+log = logging.getLogger(__name__)
+
 
 def _address(request: web.Request) -> str:
-    return client_address(
-        request, trust_forwarded_for=request.app[settings_key].TRUST_FORWARDED_FOR
-    )
+    return request.get(client_address_key) or request.remote or "unknown"
 
 
 @endpoint(
-    summary="Register", tags=["auth"], body=UserCreate, response=UserOut, status=201, errors=[409]
+    summary="Register",
+    tags=["auth"],
+    body=UserCreate,
+    response=RegistrationAccepted,
+    status=202,
+    errors=[409, 429],
 )
 async def register(request: web.Request, body: UserCreate) -> web.Response:
-    """Creates an account with the `user` role. The password needs 8+ characters and must
-    not be a common password or your email/username; there are no composition rules."""
+    """Creates an account with the `user` role, then sign in with its credentials. The
+    answer is the same whether the email was free or already has an account (its owner is
+    notified instead), so it never tells who has an account. A taken username is 409 (names
+    are public). The password needs 8+ characters and must not be a common password or your
+    email/username; there are no composition rules. Registrations are limited per client
+    address (429 with Retry-After)."""
+    address = _address(request)
+    await request.app[registration_throttle_key].attempt(address)
     async with transaction(request.app[db_key]) as conn:
-        user = await request.app[auth_service_key].register_user(conn, user_data=body)
-    return json_response(user, status=201)
+        outcome = await registration.register(
+            request.app[auth_service_key], conn, user_data=body, address=address
+        )
+    if outcome.notice is not None:
+        await _announce(request, outcome.notice)
+    return json_response(RegistrationAccepted(), status=202)
+
+
+async def _announce(request: web.Request, notice: Row) -> None:
+    """Push the owner's stored notice live; it stays listed in their notifications anyway,
+    so a Redis failure changes nothing in the answer."""
+    name = f"user:{notice['user_id']}"
+    try:
+        await request.app[hub_key].publish(name, orjson.dumps(notification_event(notice)), None)
+    except (RedisError, OSError) as error:
+        log.warning("could not push the registration notice to %s: %s", name, error)
 
 
 @endpoint(
@@ -58,12 +91,14 @@ async def register(request: web.Request, body: UserCreate) -> web.Response:
     body=LoginIn,
     form=True,
     response=LoginResult,
-    errors=[401, 403, 429],
+    errors=[401, 429],
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     """JSON `{email or username, password}` or the OAuth2 password form
     (`username`, `password`). Unknown accounts and wrong passwords get the same answer.
-    Failed attempts are throttled per account and per address (429 with Retry-After)."""
+    Failed attempts are throttled (429 with Retry-After): progressively per account and
+    address, per address, and per account for addresses it has not signed in from lately
+    (docs/AUTHENTICATION.md); sessions (/auth/refresh) are never throttled."""
     throttle = request.app[login_throttle_key]
     address = _address(request)
     async with transaction(request.app[db_key]) as conn:

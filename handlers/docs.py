@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.http import json_response
-from handlers.openapi import build_spec, openapi_cache_key
+from handlers.openapi import openapi_cache_key
+from handlers.openapi_document import build_spec
 from server.kernel.settings import settings_key
 
 DESCRIPTION = (

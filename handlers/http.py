@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.kernel.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 from server.kernel.jsonutil import MAX_JSON_DEPTH, dumps, is_depth_error, too_deep
+from server.kernel.settings import settings_key
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,9 +39,12 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def validate(model: type[M], data: Any, where: str) -> M:
+def validate(model: type[M], data: Any, where: str, request: web.Request | None = None) -> M:
+    """`data` as `model`; with `request`, rules that follow the app's settings apply too
+    (handlers/openapi_rules.py FromSettings)."""
+    context = {"settings": request.app[settings_key]} if request is not None else None
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         raise ValidationFailed(f"invalid {where}", details=validation_details(error)) from None
 
@@ -109,12 +113,12 @@ async def read_body(request: web.Request, model: type[M], *, form: bool = False)
         except (UnicodeDecodeError, ValueError):
             raise MalformedJSON("request body is not a valid urlencoded form") from None
         refuse_nul(dict(pairs), "form")
-        return validate(model, dict(pairs), "form")
+        return validate(model, dict(pairs), "form", request)
     if form and request.content_type != JSON:
         raise UnsupportedMediaType(
             f"expected Content-Type {JSON} or {FORM}, got {request.content_type or 'none'}"
         )
-    return validate(model, await read_json(request), "request body")
+    return validate(model, await read_json(request), "request body", request)
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
@@ -123,22 +127,12 @@ def read_query(request: web.Request, model: type[M]) -> M:
         values = request.query.getall(key)
         data[key] = values if len(values) > 1 else values[0]
     refuse_nul(data, "query string")
-    return validate(model, data, "query string")
+    return validate(model, data, "query string", request)
 
 
 def read_path(request: web.Request, model: type[M]) -> M:
     refuse_nul(dict(request.match_info), "path")
-    return validate(model, dict(request.match_info), "path")
-
-
-def client_address(request: web.Request, *, trust_forwarded_for: bool) -> str:
-    """The caller's address: X-Forwarded-For's first hop only when the deployment says a
-    proxy it runs sets it (otherwise anyone could pick their own address)."""
-    if trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded[:64]
-    return request.remote or "unknown"
+    return validate(model, dict(request.match_info), "path", request)
 
 
 def origin_allowed(request: web.Request, allowed_origins: str) -> bool:
@@ -181,8 +175,5 @@ def _origin(text: str) -> tuple[str, str, int | None] | None:
 def json_response(
     data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    if isinstance(data, BaseModel):
-        body = orjson.dumps(data.model_dump(mode="json"))
-    else:
-        body = dumps(data)
+    body = dumps(data.model_dump(mode="json") if isinstance(data, BaseModel) else data)
     return web.Response(body=body, status=status, content_type=JSON, headers=headers)

@@ -1,6 +1,10 @@
 """/messaging: accept messages for the worker (stored with their outbox row in one
 transaction, so accepting never depends on RabbitMQ being up), and report the pipeline's
-health. Callers: admins, or admins' API keys with the `messaging` scope."""
+health. Callers: admins, or admins' API keys with the `messaging` scope.
+
+A message for a user who does not exist (user notification, order) is refused with 404
+`unknown_user` (as POST /realtime/notifications/send does) before anything is stored: the
+worker could never process it."""
 
 from __future__ import annotations
 
@@ -14,11 +18,16 @@ from pydantic import BaseModel
 from handlers.http import json_response
 from handlers.messaging_health import collect
 from handlers.openapi import Handler, endpoint
-from server.kernel.errors import BadRequest, Conflict, PayloadTooLarge
+from server.kernel.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from server.kernel.principal import Access, Principal, Role
 from workers.broker.kinds import KINDS, payload_model
 from workers.broker.payloads import Payload
-from workers.messaging.acceptor import IdempotencyConflict, MessageTooLarge, acceptor_key
+from workers.messaging.acceptor import (
+    IdempotencyConflict,
+    MessageTooLarge,
+    UnknownUser,
+    acceptor_key,
+)
 
 PUBLISH = Access(role=Role.admin, scope="messaging")
 MAX_IDEMPOTENCY_KEY = 200
@@ -46,14 +55,28 @@ async def _accept(
         raise Conflict(str(error), code="idempotency_conflict") from None
     except MessageTooLarge as error:
         raise PayloadTooLarge(str(error), code="message_too_large") from None
+    except UnknownUser as error:
+        raise unknown_user(error) from None
     return json_response(
         MessageAccepted(message_id=accepted.message_id, duplicate=not accepted.created), status=202
     )
 
 
+def unknown_user(error: UnknownUser) -> NotFound:
+    """404 `unknown_user`, pointing at the payload's `user_id`."""
+    return NotFound(
+        str(error),
+        code="unknown_user",
+        details=[{"loc": ["user_id"], "message": str(error), "type": "unknown_user"}],
+    )
+
+
 DOC = (
     "Stored with its outbox row and answered at once; the worker processes it exactly once. "
-    "Send `Idempotency-Key` to make a retried call return the first `message_id`."
+    "Send `Idempotency-Key` to make a retried call return the first `message_id`. "
+    "A `user_id` that names no user is refused (404 `unknown_user`) and nothing is stored, "
+    "unless the `Idempotency-Key` was used already: the key wins (the first `message_id`, "
+    "or 409 `idempotency_conflict` for a different request)."
 )
 
 
@@ -71,7 +94,7 @@ def _accepting(kind: str) -> Handler:
         auth=PUBLISH,
         response=MessageAccepted,
         status=202,
-        errors=[409],
+        errors=[404, 409],
         description=DOC,
     )(accept_one)
 

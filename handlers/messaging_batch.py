@@ -4,7 +4,8 @@ their outbox rows in one statement (the same acceptor as the single-message endp
 The whole body is validated first: one invalid message is 422 and nothing is stored. Then
 each message gets its own result, in order: `{message_id, duplicate}`, or `{error}` when
 only that message could not be accepted (its idempotency key was used for another request,
-it is too large for the worker); the others are stored all the same.
+it is too large for the worker, its `user_id` names no user: `unknown_user`); the others are
+stored all the same.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from server.kernel.errors import IntegrityViolation, InvalidData
 from server.kernel.principal import Principal
 from workers.broker.kinds import MESSAGE_KINDS
 from workers.broker.payloads import Payload
-from workers.messaging.acceptor import IdempotencyConflict, MessageTooLarge, acceptor_key
+from workers.messaging.acceptor import (
+    IdempotencyConflict,
+    MessageTooLarge,
+    UnknownUser,
+    acceptor_key,
+)
 
 MAX_BATCH = 500
 
@@ -85,7 +91,8 @@ class BatchAccepted(BaseModel):
         f"Up to {MAX_BATCH} messages of any kinds (`kind` + `payload` as in the single "
         "endpoints, and an optional `idempotency_key` each), stored in one statement. "
         "One result per message, in order: `message_id` and `duplicate`, or `error` for a "
-        "message that alone could not be accepted."
+        "message that alone could not be accepted (`unknown_user`: its `user_id` names no "
+        "user; nothing is stored for it)."
     ),
 )
 async def send_batch(
@@ -105,6 +112,8 @@ async def send_batch(
             return ItemResult(error=ItemError(code="idempotency_conflict", message=str(error)))
         except MessageTooLarge as error:
             return ItemResult(error=ItemError(code="message_too_large", message=str(error)))
+        except UnknownUser as error:
+            return ItemResult(error=ItemError(code="unknown_user", message=str(error)))
         except (IntegrityViolation, InvalidData):
             return ItemResult(
                 error=ItemError(code="not_stored", message="the database refused this message")

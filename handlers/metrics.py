@@ -8,6 +8,8 @@ import hmac
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from handlers import openapi_streams
+from handlers.openapi import endpoint
 from server.kernel.errors import Unauthorized
 from server.kernel.metrics import metrics_key
 from server.kernel.settings import settings_key
@@ -21,6 +23,7 @@ def _bearer_matches(request: web.Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented, expected)
 
 
+@endpoint(**openapi_streams.METRICS)
 async def metrics(request: web.Request) -> web.Response:
     token = request.app[settings_key].METRICS_TOKEN.get_secret_value()
     if token and not _bearer_matches(request, token):

@@ -15,8 +15,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from handlers.http import json_response
+from handlers.http import JSON, json_response
 from handlers.openapi import endpoint
+from handlers.openapi_rules import SETTINGS_MARK
+from handlers.realtime_rest import CHANNEL_RULE
 from server.auth.authenticator import authenticator_key
 from server.files.upload import Upload, safe_mime
 from server.files.uploads import uploads_key
@@ -25,6 +27,7 @@ from server.hub.hub import hub_key
 from server.kernel.errors import (
     AppError,
     BadRequest,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -53,6 +56,39 @@ class FileOut(BaseModel):
     created_at: datetime
 
 
+@endpoint(
+    summary="Download a file",
+    tags=["realtime"],
+    auth=READ,
+    validates=False,
+    parameters=[
+        {
+            "name": "ticket",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "A single-use ticket (POST /auth/ws-ticket) instead of a header, "
+            "for browsers.",
+        },
+        {
+            "name": "Range",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "A byte range (RFC 9110): answered with 206.",
+        },
+    ],
+    responses={
+        200: {"description": "The file's bytes", "content": {"*/*": {}}},
+        206: {"description": "The requested range", "content": {"*/*": {}}},
+        304: {"description": "Not modified (If-None-Match)"},
+        404: {
+            "description": "No such file, or not yours to read (the same answer)",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+        },
+        416: {"description": "The range is not satisfiable"},
+    },
+)
 async def download(request: web.Request) -> web.StreamResponse:
     """The file's bytes, streamed from disk; Range requests work (206). Allowed: the owner,
     admins, and whoever may subscribe to the channel the file was announced on.
@@ -104,13 +140,43 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "additionalProperties": False,  # other parts are skipped: send none
+                "properties": {
+                    "channel": {
+                        "type": "string",
+                        "maxLength": MAX_CHANNEL_LENGTH,
+                        "description": "Announce the file on this channel (you must be "
+                        "allowed to publish there: 403 otherwise). Send it before `file`.",
+                        SETTINGS_MARK: CHANNEL_RULE.name,
+                    },
+                    "file": {
+                        "type": "string",
+                        "contentMediaType": "application/octet-stream",
+                        "description": "The file, at most UPLOAD_MAX_SIZE bytes (413 beyond, "
+                        "or beyond your quota).",
+                    },
+                },
+            },
+        }
+    },
+}
+
+
 @endpoint(
     summary="Upload a file (multipart)",
     tags=["realtime"],
     auth=WRITE,
     response=FileOut,
     status=201,
-    errors=[400, 413, 415],
+    errors=[400, 413, 415, 503],
+    request_body=UPLOAD_BODY,
 )
 async def upload(request: web.Request, principal: Principal) -> web.Response:
     """multipart/form-data with an optional `channel` field first, then the `file` part.
@@ -136,7 +202,9 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
                     parsed = hub.parse_channel(channel)
                     hub.check(hub.channels.check_publish, principal, parsed)
                 except ProtocolError as error:
-                    raise BadRequest(error.message, code=error.code) from None
+                    # Not allowed to publish there is a permission (403), not bad input.
+                    refusal = Forbidden if error.code == "forbidden" else BadRequest
+                    raise refusal(error.message, code=error.code) from None
             elif part.name == "file" and received is None:
                 received = await uploads.receive_part(
                     principal,

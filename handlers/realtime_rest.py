@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from functools import partial
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from aiohttp import web
@@ -11,11 +12,22 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from handlers.http import json_response
 from handlers.openapi import endpoint
+from handlers.openapi_rules import FromSettings
+from server.hub.channels import MAX_CHANNEL_LENGTH
 from server.hub.hub import hub_key
 from server.hub.notifications import notification_event
-from server.kernel.errors import BadRequest, Forbidden, ServiceUnavailable
+from server.kernel.errors import (
+    BadRequest,
+    Forbidden,
+    IntegrityViolation,
+    NotFound,
+    ServiceUnavailable,
+)
+from server.kernel.jsonutil import dumps
+from server.kernel.namespaces import parse_namespaces
 from server.kernel.principal import Access, Principal, Role
 from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import Settings
 from storage import notifications
 from storage.db import db_key, transaction
 
@@ -27,7 +39,40 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def exactly_one(**types: str) -> dict[str, Any]:
+    """The schema of "exactly one of these fields is given and not null" (a model validator
+    enforces it): a body matches one branch per such field."""
+    return {
+        "oneOf": [
+            {"required": [name], "properties": {name: {"type": kind}}}
+            for name, kind in types.items()
+        ]
+    }
+
+
+def channel_pattern(settings: Settings, *, presence_only: bool = False) -> dict[str, Any]:
+    """The channel names server/hub/channels.py accepts with these settings' namespaces:
+    `user:<digits>`, or another namespace, bare or with `:name`."""
+    namespaces = parse_namespaces(settings.CHANNEL_NAMESPACES)
+    names = [n for n, ns in sorted(namespaces.items()) if ns.presence or not presence_only]
+    choices = ["user:[0-9]{1,128}"] if "user" in names else []
+    others = [name for name in names if name != "user"]
+    if others:
+        choices.append(f"(?:{'|'.join(others)})(?::[A-Za-z0-9_.@-]{{1,128}})?")
+    return {"pattern": f"^(?:{'|'.join(choices)})$"}
+
+
+CHANNEL_RULE = FromSettings("channel", channel_pattern)
+ChannelName = Annotated[str, Field(max_length=MAX_CHANNEL_LENGTH), CHANNEL_RULE]
+PresenceChannelName = Annotated[
+    str,
+    Field(max_length=MAX_CHANNEL_LENGTH, description="A channel of a namespace with presence."),
+    FromSettings("presence_channel", partial(channel_pattern, presence_only=True)),
+]
+
+
 class SendIn(Input):
+    model_config = ConfigDict(json_schema_extra=exactly_one(user_id="integer", client_id="string"))
     user_id: int | None = Field(None, ge=1, le=2**63 - 1)
     client_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     data: JsonValue
@@ -40,7 +85,7 @@ class SendIn(Input):
 
 
 class BroadcastIn(Input):
-    channel: str = Field(max_length=161)
+    channel: ChannelName
     data: JsonValue
 
 
@@ -51,8 +96,9 @@ class Sent(BaseModel):
 
 
 class NotificationIn(Input):
+    model_config = ConfigDict(json_schema_extra=exactly_one(user_id="integer", channel="string"))
     user_id: int | None = Field(None, ge=1, le=2**63 - 1)
-    channel: str | None = Field(None, max_length=161)
+    channel: ChannelName | None = None
     title: str = Field(min_length=1, max_length=200)
     body: str = Field("", max_length=5000)
     level: Literal["info", "success", "warning", "error"] = "info"
@@ -79,7 +125,7 @@ class NotificationOut(BaseModel):
 
 
 class ChannelPath(Input):
-    name: str = Field(max_length=161)
+    name: PresenceChannelName
 
 
 class PresenceOut(BaseModel):
@@ -159,7 +205,7 @@ async def broadcast(request: web.Request, body: BroadcastIn, principal: Principa
     auth=REALTIME_ADMIN,
     response=NotificationOut,
     status=201,
-    errors=[400],
+    errors=[400, 404],
 )
 async def send_notification(
     request: web.Request, body: NotificationIn, principal: Principal
@@ -171,17 +217,20 @@ async def send_notification(
         if body.user_id is not None
         else _channel(request, body.channel or "").name
     )
-    async with transaction(request.app[db_key]) as conn:
-        row = await notifications.create(
-            conn,
-            user_id=body.user_id,
-            channel=body.channel,
-            title=body.title,
-            body=body.body,
-            level=body.level,
-            data=body.data,
-        )
-    event = orjson.dumps(notification_event(row))
+    try:
+        async with transaction(request.app[db_key]) as conn:
+            row = await notifications.create(
+                conn,
+                user_id=body.user_id,
+                channel=body.channel,
+                title=body.title,
+                body=body.body,
+                level=body.level,
+                data=body.data,
+            )
+    except IntegrityViolation:  # the only reference a notification holds is its user
+        raise NotFound(f"user {body.user_id} does not exist", code="unknown_user") from None
+    event = dumps(notification_event(row))  # stored data may hold integers beyond 64 bits
     position = await request.app[hub_key].publish(name, event, _sender(principal))
     out = NotificationOut.model_validate(row)
     out.cursor = position.cursor

@@ -14,6 +14,8 @@ import asyncio
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
+from handlers import openapi_streams
+from handlers.openapi import endpoint
 from handlers.realtime_ws import authenticate
 from server.hub.hub import Hub, hub_key
 from server.hub.position import parse_cursor
@@ -27,6 +29,7 @@ from server.kernel.settings import settings_key
 MAX_SSE_CHANNELS = 16
 
 
+@endpoint(**openapi_streams.EVENTS)
 async def events(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
     hub = request.app[hub_key]

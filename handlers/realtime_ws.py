@@ -8,7 +8,9 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from handlers import openapi_streams
 from handlers.http import origin_allowed
+from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
 from server.hub.hub import hub_key
 from server.hub.protocol import Close, message_types_key
@@ -30,6 +32,7 @@ async def authenticate(request: web.Request) -> Principal:
     return await request.app[authenticator_key].authenticate_connection(request, REALTIME)
 
 
+@endpoint(**openapi_streams.WEBSOCKET)
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
     credentials, 403 for a foreign Origin or an API key without the realtime scope."""

@@ -8,6 +8,7 @@ from aiohttp import web
 
 import server
 from handlers import (
+    asyncapi,
     auth,
     docs,
     health,
@@ -95,12 +96,15 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/messaging/health", messaging.health)
 
     router.add_post("/tasks/example", tasks.create_example)
-    router.add_get("/tasks/{task_id}", tasks.get_task)
+    # `example` is POST /tasks/example's, never a task id (else OPTIONS and 405 on it would
+    # offer GET): the id's pattern leaves it out.
+    router.add_get("/tasks/{task_id:(?!example$)[^/]+}", tasks.get_task)
 
     if settings.METRICS_ENABLED:
         router.add_get("/metrics", metrics.metrics)
     if settings.DOCS_ENABLED:
         router.add_get("/openapi.json", docs.openapi_json)
+        router.add_get("/asyncapi.json", asyncapi.asyncapi_json)
         router.add_get("/docs", docs.swagger_ui)
         router.add_get("/redoc", docs.redoc)
     router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from handlers.http import json_response
 from handlers.openapi import endpoint
-from server.kernel.errors import NotFound, ValidationFailed
+from handlers.openapi_rules import at_most
+from server.kernel.errors import NotFound
 from server.kernel.principal import USER_READ, USER_WRITE, Principal, Role
 from server.kernel.settings import settings_key
 from storage import tasks
@@ -22,7 +23,9 @@ from workers.messaging.outbox import enqueue
 
 
 class ExampleTaskIn(BaseModel):
-    seconds: float = Field(1.0, ge=0, description="How long the task sleeps.")
+    seconds: Annotated[float, at_most("TASK_MAX_SECONDS")] = Field(
+        1.0, ge=0, description="How long the task sleeps (at most TASK_MAX_SECONDS)."
+    )
     payload: Any = Field(None, description="Any JSON value; the result echoes it.")
 
 
@@ -73,11 +76,6 @@ async def create_example(
     """Stores the task and its message in one transaction and answers at once; the worker
     sleeps `seconds`, then stores `{"echo": payload, ...}` as the result."""
     settings = request.app[settings_key]
-    if body.seconds > settings.TASK_MAX_SECONDS:
-        raise ValidationFailed(
-            f"seconds must be at most {settings.TASK_MAX_SECONDS:g}",
-            details=[{"loc": ["seconds"], "message": "too large", "type": "less_than_equal"}],
-        )
     task_id = uuid.uuid4()
     async with transaction(request.app[db_key]) as conn:
         row = await tasks.create(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +31,7 @@ class RoomIn(BaseModel):
     max_participants: int = Field(8, ge=1, le=1000)
     media: bool = Field(True, description="Audio/video with the server peer; false: data only.")
     record: bool = Field(False, description="Record members' media sent to the server peer.")
-    allowed_user_ids: list[int] | None = Field(
+    allowed_user_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
         None, max_length=1000, description="Who may join besides the owner; null: everyone."
     )
 
@@ -54,7 +54,13 @@ class RoomPath(BaseModel):
 
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sdp: str = Field(min_length=3, max_length=MAX_SDP, pattern=r"^v=0")
+    sdp: str = Field(
+        min_length=3,
+        max_length=MAX_SDP,
+        pattern=r"^v=0",
+        description="An SDP offer (RFC 8866) with at least one media section or data "
+        "channel; one that cannot be used is refused with 400 `bad_sdp`.",
+    )
     type: Literal["offer"]
     room: uuid.UUID | None = None
 

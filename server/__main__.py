@@ -1,7 +1,10 @@
 """The command line: `python -m server serve|run|db|settings-docs`.
 
-serve [--host H] [--port N]       the HTTP server alone
-run   [--host H] [--port N]       database ready, then server + worker (make run)
+serve [--host H] [--port N] [--reuse-port]
+                                  the HTTP server alone (one process)
+run   [--host H] [--port N] [--processes N|auto] [--workers M]
+                                  database ready, then N server processes on one port and M
+                                  workers, restarted when they die (make run)
 db ensure|create|info|migrate|status
 settings-docs --write|--check     docs/CONFIGURATION.md and .env.example
 """
@@ -30,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--host", help="bind address (default: HOST)")
         command.add_argument("--port", type=int, help="port (default: PORT)")
+    serve_command, run_command = commands.choices["serve"], commands.choices["run"]
+    serve_command.add_argument(
+        "--reuse-port", action="store_true", help="share the port with other processes"
+    )
+    run_command.add_argument("--processes", help="server processes (default: WEB_CONCURRENCY)")
+    run_command.add_argument("--workers", type=int, help="workers (default: WORKER_PROCESSES)")
     db = commands.add_parser("db", help="database administration")
     db.add_argument("action", choices=["ensure", "create", "info", "migrate", "status"])
     superuser = commands.add_parser("create-superuser", help="create a superuser account")
@@ -45,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, reuse_port: bool = False) -> None:
     from aiohttp import web
 
     from server.app import create_app
@@ -71,6 +80,7 @@ def serve(settings: Settings) -> None:
         port=settings.PORT,
         access_log_class=AccessLogger,
         shutdown_timeout=settings.SHUTDOWN_TIMEOUT,
+        reuse_port=reuse_port or None,
         print=None,
         loop=loop,
     )
@@ -115,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides["HOST"] = args.host
     if getattr(args, "port", None):
         overrides["PORT"] = args.port
+    if getattr(args, "processes", None):
+        overrides["WEB_CONCURRENCY"] = args.processes
+    if getattr(args, "workers", None) is not None:
+        overrides["WORKER_PROCESSES"] = args.workers
     try:
         settings = load_settings(**overrides)
     except ConfigError as error:
@@ -124,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
-            serve(settings)
+            serve(settings, reuse_port=args.reuse_port)
             return 0
         if args.command == "create-superuser":
             from server.superuser import create_superuser

@@ -1,6 +1,6 @@
 """Readiness of the three backing services, checked live for /health/ready and watched in
 the background so that an outage (and the recovery) is named in the log once, with the
-command that starts the missing service."""
+command that starts the missing service; and whether a worker consumes (its heartbeats)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
+from storage import heartbeats
 from storage.db import Pool, connect
 from workers.broker.amqp import AmqpConnection
 
@@ -47,8 +48,45 @@ class ServiceStatus:
         return result
 
 
+@dataclass
+class WorkerPresence:
+    """What the live heartbeats say: `consuming` when at least one worker has its consumers
+    on the queues, `absent` when none has (stopped, killed, or reconnecting to the broker),
+    `unknown` when Redis could not say."""
+
+    live: int | None
+    consuming: int | None
+    last_heartbeat_age_seconds: float | None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.consuming is None:
+            return "unknown"
+        return "consuming" if self.consuming else "absent"
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "status": self.status,
+            "live": self.live,
+            "consuming": self.consuming,
+            "last_heartbeat_age_seconds": self.last_heartbeat_age_seconds,
+        }
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+def worker_presence(workers: list[dict[str, Any]], now: float) -> WorkerPresence:
+    """From the live heartbeats (a worker too old to say `consuming` says `connected`)."""
+    consuming = [w for w in workers if w.get("consuming", w.get("connected"))]
+    ages = [now - float(w["at"]) for w in workers]
+    return WorkerPresence(len(workers), len(consuming), round(min(ages), 3) if ages else None)
+
+
 class ServiceMonitor:
     def __init__(self, pool: Pool, redis: Redis, amqp: AmqpConnection) -> None:
+        self._heartbeats_redis = redis
         self._checks: dict[str, Callable[[], Awaitable[None]]] = {
             "postgres": lambda: self._postgres(pool),
             "redis": lambda: self._redis(redis),
@@ -80,6 +118,16 @@ class ServiceMonitor:
                 name, False, None, f"{type(error).__name__}: {message}".rstrip(": ")
             )
         return ServiceStatus(name, True, (time.perf_counter() - started) * 1000)
+
+    async def check_worker(self, prefix: str) -> WorkerPresence:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                workers = await heartbeats.live(self._heartbeats_redis, prefix)
+        except Exception as error:
+            return WorkerPresence(
+                None, None, None, f"{type(error).__name__}: cannot read heartbeats"
+            )
+        return worker_presence(workers, time.time())
 
     async def check_all(self) -> list[ServiceStatus]:
         results = await asyncio.gather(*(self.check(name) for name in self._checks))

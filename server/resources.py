@@ -15,7 +15,12 @@ from aiohttp import web
 
 from server.auth.authenticator import Authenticator, authenticator_key
 from server.auth.service import AuthService, auth_service_key
-from server.auth.throttle import LoginThrottle, login_throttle_key
+from server.auth.throttle import (
+    LoginThrottle,
+    RegistrationThrottle,
+    login_throttle_key,
+    registration_throttle_key,
+)
 from server.files.uploads import Uploads, uploads_key
 from server.hub.hub import Hub, hub_key
 from server.kernel.settings import settings_key
@@ -98,12 +103,13 @@ async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
 
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
-    """The account service, the per-request authenticator and the login throttle."""
+    """The account service, the per-request authenticator and the auth throttles."""
     settings = app[settings_key]
     service = AuthService(settings)
     app[auth_service_key] = service
     app[authenticator_key] = Authenticator(settings, app[db_key], app[redis_key], service)
     app[login_throttle_key] = LoginThrottle(settings, app[redis_key])
+    app[registration_throttle_key] = RegistrationThrottle(settings, app[redis_key])
     yield
 
 

@@ -1,27 +1,25 @@
-"""`python -m server run`: prepare the database, then run the server and the worker as two
-child processes until SIGINT or SIGTERM, which stops both gracefully (`make run`)."""
+"""`python -m server run`: prepare the database, then run WEB_CONCURRENCY server processes
+and WORKER_PROCESSES workers under the supervisor (server/supervisor.py) until SIGINT or
+SIGTERM, which stops them all gracefully (`make run`)."""
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
-import subprocess
+import os
 import sys
 import time
-from types import FrameType
 
 import psycopg2
 
 from server import dbadmin
 from server.kernel.settings import Settings
 from server.monitor import START_HINTS
+from server.supervisor import Child, Supervisor
 
 log = logging.getLogger(__name__)
 
 DB_WAIT_SECONDS = 30.0
 REPORT_SECONDS = 5.0
-PR_SET_PDEATHSIG = 1
 
 
 def prepare_database(settings: Settings) -> None:
@@ -63,56 +61,23 @@ def prepare_database(settings: Settings) -> None:
     log.info("database %s is at the latest migration", settings.POSTGRES_DB)
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the runner dies, even by SIGKILL (Linux),
-    so a killed `make run` never leaves a server or worker behind."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the runner's own handlers still apply
-        pass
+def children(settings: Settings, host: str, port: int) -> list[Child]:
+    """WEB_CONCURRENCY server nodes on one port (SO_REUSEPORT when more than one) and
+    WORKER_PROCESSES workers, of which only the first polls Telegram."""
+    python = sys.executable
+    servers = settings.server_processes()
+    serve = [python, "-m", "server", "serve", "--host", host, "--port", str(port)]
+    if servers > 1:
+        serve.append("--reuse-port")
+    named = [Child(f"server-{n + 1}" if servers > 1 else "server", serve) for n in range(servers)]
+    for n in range(settings.WORKER_PROCESSES):
+        env = None if n == 0 else {**os.environ, "TELEGRAM_POLLING": "false"}
+        name = f"worker-{n + 1}" if settings.WORKER_PROCESSES > 1 else "worker"
+        named.append(Child(name, [python, "-m", "workers"], env))
+    return named
 
 
 def run_all(settings: Settings, host: str, port: int) -> int:
     prepare_database(settings)
-    python = sys.executable
-    children = {
-        "server": subprocess.Popen(
-            [python, "-m", "server", "serve", "--host", host, "--port", str(port)],
-            preexec_fn=_die_with_parent,
-        ),
-        "worker": subprocess.Popen([python, "-m", "workers"], preexec_fn=_die_with_parent),
-    }
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if not stopping:
-            log.info("stopping server and worker (%s)", signal.Signals(signum).name)
-        stopping = True
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-
-    exit_code = 0
-    while not stopping:
-        for name, child in children.items():
-            code = child.poll()
-            if code is not None and not stopping:
-                log.error("%s exited with code %s; stopping the other process", name, code)
-                exit_code = code or 1
-                stop(signal.SIGTERM, None)
-        time.sleep(0.1)
-
-    deadline = time.monotonic() + settings.SHUTDOWN_TIMEOUT + settings.WORKER_SHUTDOWN_TIMEOUT + 5
-    for name, child in children.items():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.error("%s did not stop in time; killing it", name)
-            child.kill()
-            child.wait()
-    return exit_code
+    stop_timeout = settings.SHUTDOWN_TIMEOUT + settings.WORKER_SHUTDOWN_TIMEOUT + 5
+    return Supervisor(children(settings, host, port), stop_timeout).run()

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from storage.db import Connection, Row
 from storage.sql import json_batch
-from storage.tables import notifications
+from storage.tables import notifications, users
 
 
 async def create(
@@ -68,8 +68,6 @@ async def create_for_admins(
     conn: Connection, *, title: str, body: str, level: str, data: Any, message_id: Any
 ) -> list[Row]:
     """One notification per active admin or superuser (INSERT ... SELECT, one statement)."""
-    from storage.tables import users
-
     select = sa.select(
         users.c.id,
         sa.literal(title),
@@ -82,6 +80,27 @@ async def create_for_admins(
         sa.insert(notifications)
         .from_select(["user_id", "title", "body", "level", "data", "message_id"], select)
         .returning(notifications)
+    )
+
+
+async def of_message(conn: Connection, message_id: uuid.UUID, *, user_id: int) -> list[Row]:
+    """The notification a message already stored for this user: a redelivered message
+    announces it again (the first delivery may have died before announcing it)."""
+    return await conn.fetch_all(
+        sa.select(notifications).where(
+            notifications.c.user_id == user_id, notifications.c.message_id == message_id
+        )
+    )
+
+
+async def of_admin_message(conn: Connection, message_id: uuid.UUID) -> list[Row]:
+    """The notifications an admin message already stored, one per admin (looked up through
+    the admins' own rows: there is no index on message_id alone)."""
+    admins = sa.select(users.c.id).where(users.c.role.in_(("admin", "superuser")))
+    return await conn.fetch_all(
+        sa.select(notifications)
+        .where(notifications.c.user_id.in_(admins), notifications.c.message_id == message_id)
+        .order_by(notifications.c.id)
     )
 
 

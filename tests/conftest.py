@@ -23,17 +23,31 @@ from server.kernel.principal import Role
 from server.kernel.settings import Settings
 from storage.db import create_pool, transaction
 from tests.support.accounts import Account, AsUser, create_account, log_in
+from tests.support.processes import interrupt_at_once, stop_descendants
 from workers.broker.topology import Topology
 from workers.process import worker_running
 from workers.worker import Worker
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    interrupt_at_once()  # one Ctrl-C stops the run (tests/support/processes.py)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Nothing the run started outlives it, interrupted or not."""
+    stopped = stop_descendants()
+    if stopped:
+        print(f"stopped {len(stopped)} processes the tests left running:", *stopped, sep="\n  ")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that stop and start the machine's own RabbitMQ run only when asked
-    (RUN_DISRUPTIVE=1; .ci/run asks): a plain `make test` never disturbs a user's broker."""
+    """Tests that stop and start the machine's own RabbitMQ, Redis or PostgreSQL run only
+    when asked (RUN_DISRUPTIVE=1; .ci/run asks): a plain `make test` never disturbs a
+    user's services."""
     if os.environ.get("RUN_DISRUPTIVE") == "1":
         return
-    skip = pytest.mark.skip(reason="restarts the shared RabbitMQ; set RUN_DISRUPTIVE=1 to run")
+    skip = pytest.mark.skip(reason="restarts a shared service; set RUN_DISRUPTIVE=1 to run")
     for item in items:
         if "disruptive" in item.keywords:
             item.add_marker(skip)
@@ -52,6 +66,8 @@ def make_settings(**overrides: Any) -> Settings:
         "OUTBOX_POLL_INTERVAL": 0.5,
         "WORKER_SHUTDOWN_TIMEOUT": 5.0,
         "LOG_LEVEL": "INFO",
+        # Every test client registers from 127.0.0.1: tests of the limit set their own.
+        "REGISTER_MAX_PER_ADDRESS": 1_000_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

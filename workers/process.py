@@ -47,7 +47,7 @@ async def worker_running(settings: Settings) -> AsyncIterator[Worker]:
             asyncio.create_task(amqp.run(), name="worker-amqp"),
             asyncio.create_task(worker.heartbeat(), name="worker-heartbeat"),
         ]
-        if bots is not None:
+        if bots is not None and settings.TELEGRAM_POLLING:
             bots.start()
         try:
             yield worker

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("workers.worker")
 
 RETRY_DELAY = 1.0
-HEARTBEAT_INTERVAL = 5.0
+HEARTBEAT_INTERVAL = 2.0  # a killed worker is seen absent within 4 of them (the TTL)
 
 
 def _tag(message: aiormq.abc.DeliveredMessage) -> int:
@@ -87,6 +87,7 @@ class Worker:
         self._redelivery = Redelivery(ctx.topology)
         self._consumer_tags: list[str] = []
         self._stopping = False
+        self._changed = asyncio.Event()  # consuming started or stopped: heartbeat at once
         self.started_at = time.time()
         self._acks: Coalescer[aiormq.abc.DeliveredMessage, None] = Coalescer(
             self._ack_many, name="worker-acks"
@@ -109,9 +110,11 @@ class Worker:
             )
             if ok.consumer_tag:
                 self._consumer_tags.append(ok.consumer_tag)
+        self._changed.set()
 
     def _abandon_inflight(self) -> None:
         self._channel = None
+        self._changed.set()
         self._redelivery.forget()
         for task in list(self._inflight):
             task.cancel()
@@ -270,12 +273,22 @@ class Worker:
             "dead_lettered": self.dead_lettered,
             "in_flight": len(self._inflight),
             "connected": self.amqp.is_connected,
+            "consuming": self.consuming,
             "batches": {**self.ctx.batch_stats(), "acks": self._acks.stats()},
         }
 
+    @property
+    def consuming(self) -> bool:
+        """Its consumers are on the queues: messages reach it (what readiness reports)."""
+        channel = self._channel
+        open_channel = channel is not None and not channel.is_closed
+        return open_channel and bool(self._consumer_tags) and not self._stopping
+
     async def heartbeat(self) -> None:
-        """Announce this worker in Redis so the server can report its last heartbeat."""
+        """Announce this worker in Redis so the server can report its last heartbeat; at once
+        when it starts or stops consuming, else every HEARTBEAT_INTERVAL."""
         while True:
+            self._changed.clear()
             with contextlib.suppress(Exception):
                 await heartbeats.announce(
                     self.ctx.redis,
@@ -283,4 +296,5 @@ class Worker:
                     self.state(),
                     ttl=int(HEARTBEAT_INTERVAL * 4),
                 )
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), HEARTBEAT_INTERVAL)

@@ -1,6 +1,7 @@
 """Accounts and authentication, shared by every surface (REST, WebSocket, SSE, signaling).
 
     schemas.py        the pydantic models of the account API (UserCreate, LoginResult, ...)
+    fields.py         field types whose schema says what validation enforces (Email, ...)
     service.py        AuthService: register, login, refresh, logout, passwords (database only)
     authenticator.py  Authenticator: request -> Principal; it is the auth cache (cache.py)
                       and holds one part per concern (standing.py, api_key_auth.py,

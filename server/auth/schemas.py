@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from server.auth.fields import Email, NewPassword, omittable
 from server.kernel.principal import SCOPES, Role
+from server.kernel.security.passwords import MAX_PASSWORD_LENGTH
 
 Username = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,32}$", strip_whitespace=True)
 ]
-Password = Annotated[str, Field(min_length=1, max_length=1024)]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 FullName = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
 Scope = Literal["read", "write", "admin", "messaging", "realtime"]
 assert set(SCOPES) == set(Scope.__args__)  # type: ignore[attr-defined]
@@ -27,10 +29,10 @@ class Input(BaseModel):
 class UserCreate(Input):
     """Registration (the seed's model): the two passwords must match."""
 
-    email: EmailStr
+    email: Email
     username: Username
-    password: Password
-    password_confirm: Password
+    password: NewPassword
+    password_confirm: Password = Field(description="The same text as `password`.")
     full_name: FullName | None = None
 
     @model_validator(mode="after")
@@ -50,6 +52,19 @@ class UserOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None = None
+
+
+REGISTRATION_ACCEPTED: Final = "registration accepted; sign in with the credentials you chose"
+
+
+class RegistrationAccepted(BaseModel):
+    """The one answer to every registration that passes validation, whether its email was
+    free or already had an account (whose owner is told out of band): nothing in it says
+    which, so registering cannot be used to find out who has an account."""
+
+    detail: Literal["registration accepted; sign in with the credentials you chose"] = (
+        REGISTRATION_ACCEPTED
+    )
 
 
 class TokenPair(BaseModel):
@@ -74,7 +89,21 @@ class LoginResult(BaseModel):
 class LoginIn(Input):
     """Log in with an email or a username (the OAuth2 form's `username` may hold either)."""
 
-    model_config = ConfigDict(extra="ignore")  # the OAuth2 form also sends grant_type, scope
+    model_config = ConfigDict(
+        extra="ignore",  # the OAuth2 form also sends grant_type, scope
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["email"],
+                    "properties": {"email": {"type": "string", "minLength": 1}},
+                },
+                {
+                    "required": ["username"],
+                    "properties": {"username": {"type": "string", "minLength": 1}},
+                },
+            ]
+        },
+    )
     email: str | None = Field(None, max_length=320)
     username: str | None = Field(None, max_length=320)
     password: Password
@@ -118,7 +147,13 @@ class ApiKeyCreate(Input):
     scopes: list[Scope] | None = Field(
         None, description="Defaults to read and write. `admin` needs an admin owner."
     )
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(
+        None,
+        description=(
+            "With a timezone, and in the future (a time already past is refused with 422; "
+            "a schema cannot compare with the present)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _future_expiry(self) -> Self:
@@ -150,27 +185,16 @@ class ApiKeyPath(Input):
 class PartialUpdate(Input):
     """A PATCH body: a field left out stays as it is; only nullable fields take null."""
 
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({"full_name"})
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> Self:
-        nulls = [
-            name for name in self.model_fields_set - self.NULLABLE if getattr(self, name) is None
-        ]
-        if nulls:
-            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null; leave it out instead")
-        return self
-
 
 class UserUpdateSelf(PartialUpdate):
-    email: EmailStr | None = None
-    username: Username | None = None
+    email: Email = omittable()
+    username: Username = omittable()
     full_name: FullName | None = None
 
 
 class PasswordChange(Input):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class AccountDelete(Input):
@@ -178,20 +202,20 @@ class AccountDelete(Input):
 
 
 class AdminUserCreate(Input):
-    email: EmailStr
+    email: Email
     username: Username
-    password: Password
+    password: NewPassword
     full_name: FullName | None = None
     role: Role = Role.user
     is_active: bool = True
 
 
 class AdminUserUpdate(PartialUpdate):
-    email: EmailStr | None = None
-    username: Username | None = None
+    email: Email = omittable()
+    username: Username = omittable()
     full_name: FullName | None = None
-    role: Role | None = None
-    is_active: bool | None = None
+    role: Role = omittable()
+    is_active: bool = omittable()
 
 
 class UserPath(Input):

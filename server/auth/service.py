@@ -98,6 +98,35 @@ class AuthService:
 
     # -- registration ----------------------------------------------------------------------
 
+    async def create_account(
+        self,
+        conn: Connection,
+        user_data: UserCreate,
+        *,
+        role: Role = Role.user,
+        is_active: bool = True,
+    ) -> Row:
+        """The new account's row, for every way of making one (self-registration, admins,
+        the CLI): 422 for a refused password, then 409 for a taken username (ignoring case;
+        usernames are public, so before the hash and whatever the email), then the password's
+        hash, then the row. A clash on insert (a taken email, or a username taken a moment
+        ago) is raised as IntegrityViolation: the caller decides what it answers, after the
+        same work as for a free email."""
+        self.check_password(user_data.password, email=user_data.email, username=user_data.username)
+        # The username pattern has no "@", so this matches usernames only.
+        if await users.find_by_login(conn, user_data.username) is not None:
+            raise Conflict("this username is already taken", details={"field": "username"})
+        password_hash = await self.hasher.hash(user_data.password)
+        return await users.create(
+            conn,
+            email=user_data.email,
+            username=user_data.username,
+            password_hash=password_hash,
+            role=role.value,
+            full_name=user_data.full_name,
+            is_active=is_active,
+        )
+
     async def register_user(
         self,
         conn: Connection,
@@ -106,18 +135,9 @@ class AuthService:
         role: Role = Role.user,
         is_active: bool = True,
     ) -> UserOut:
-        self.check_password(user_data.password, email=user_data.email, username=user_data.username)
-        password_hash = await self.hasher.hash(user_data.password)
+        """An account made by an admin or the CLI: a taken email or username is 409."""
         try:
-            row = await users.create(
-                conn,
-                email=user_data.email,
-                username=user_data.username,
-                password_hash=password_hash,
-                role=role.value,
-                full_name=user_data.full_name,
-                is_active=is_active,
-            )
+            row = await self.create_account(conn, user_data, role=role, is_active=is_active)
         except IntegrityViolation as error:
             raise conflict_from(error) from None
         return user_out(row)

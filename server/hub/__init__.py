@@ -22,7 +22,9 @@ One node:
     sse_connection.py    a client over an event stream
     subscription.py      a client's place in a channel; what subscribing hands back
     flusher.py           one flush per event-loop turn, coalescing large fan-outs
-    fanout.py            subscribers by channel; delivery of the bus's messages to them
+    fanout.py            subscribers by channel; delivery of the bus's messages to them;
+                         catching them up after the bus resubscribed
+    catchup.py           what a subscriber missed while the bus was down, or its `gap`
     subscriptions.py     subscribe (checks, recovery, presence, join/leave), unsubscribe
     registry.py          connections by id and user: shutdown, revocations, direct messages
     stats.py, upkeep.py  node statistics; the background upkeep

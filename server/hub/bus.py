@@ -7,8 +7,16 @@ afterwards cannot miss a publication.
 
 The reader drains every message already buffered before yielding, so a burst of
 publications reaches the connections' queues together and is written with one syscall per
-connection. When the Redis connection drops, redis-py resubscribes on reconnect and
-`on_reconnect` lets the hub fill the gap from history.
+connection.
+
+When the Redis connection drops, the bus retries every RETRY_DELAY seconds (no growing
+backoff: it is one connection, and publications acknowledged while it is down reach nobody
+until it is back), so it resubscribes within a fraction of a second of Redis accepting
+connections (the client storage/redis.py makes retries nothing itself: every failure
+reaches this loop at once). redis-py resubscribes every channel on reconnect; the first
+confirmation after an outage calls `on_reconnect` before any message is read, so the hub can
+hold live publications back and catch every subscriber up from history (fanout.py). One
+line is logged when the outage starts, one when it ends.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +32,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+RETRY_DELAY = 0.25  # seconds between attempts to reach Redis again
 
 OnMessage = Callable[[str, bytes], None]
 
@@ -42,6 +53,8 @@ class Bus:
         self._counts: dict[str, int] = {}
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._lost = False
+        self._lost_at = 0.0
+        self.reconnects = 0
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
@@ -94,7 +107,6 @@ class Bus:
 
     async def run(self) -> None:
         """Read until cancelled; survives Redis outages."""
-        delay = 0.2
         while not self.is_closing():
             try:
                 if not self._pubsub.subscribed:
@@ -103,7 +115,6 @@ class Bus:
                 while message is not None:
                     self._handle(message)
                     message = await self._pubsub.get_message(timeout=0)
-                delay = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -112,11 +123,12 @@ class Bus:
                 if not isinstance(error, (RedisError, OSError)):
                     log.exception("realtime bus: unexpected error; reconnecting")
                 if not self._lost:
-                    log.warning("realtime bus lost Redis (%s); reconnecting", error)
-                self._lost = True
+                    self._lost, self._lost_at = True, time.monotonic()
+                    log.warning(
+                        "realtime bus lost Redis (%s); retrying every %.2f s", error, RETRY_DELAY
+                    )
                 self.connected.clear()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(RETRY_DELAY)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -128,15 +140,19 @@ class Bus:
             except Exception:
                 log.exception("realtime bus: handling a message on %s failed", name)
         elif kind == "subscribe":
+            if self._lost:  # the first confirmation after an outage: nothing read since
+                self._lost = False
+                self.reconnects += 1
+                log.warning(
+                    "realtime bus reconnected to Redis after %.1f s; catching subscribers up",
+                    time.monotonic() - self._lost_at,
+                )
+                self._on_reconnect()
             waiter = self._confirmations.pop(name, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
             if name == self._control[0]:
                 self.connected.set()
-                if self._lost:
-                    self._lost = False
-                    log.info("realtime bus reconnected to Redis")
-                    self._on_reconnect()
 
     def is_closing(self) -> bool:
         return self._closing

@@ -4,7 +4,10 @@ Per channel three keys share a hash tag (so they would live together in a cluste
 
     {prefix}:ch:{<channel>}:offset   INCR counter: the offset of the last publication
     {prefix}:ch:{<channel>}:epoch    random id of this history's lifetime
-    {prefix}:ch:{<channel>}:stream   XADD entries with id 0-<offset>, trimmed to HISTORY_SIZE
+    {prefix}:ch:{<channel>}:stream   XADD entries with id 0-<offset>, trimmed to the size
+
+The size is HISTORY_SIZE, or the channel's namespace's own `history_size` (the built-in
+`user` namespace keeps more: server/kernel/namespaces.py).
 
 What a publication looks like in the stream and on the bus, and the script that writes it,
 are in wire.py. Entries live HISTORY_TTL seconds; when the keys expire the epoch changes.
@@ -13,6 +16,7 @@ are in wire.py. Entries live HISTORY_TTL seconds; when the keys expire the epoch
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +54,18 @@ def new_epoch() -> str:
 
 
 class History:
-    def __init__(self, redis: Redis, prefix: str, size: int, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        size: int,
+        ttl_seconds: int,
+        sizes: Mapping[str, int] | None = None,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.size = size
+        self.sizes = dict(sizes or {})  # namespace -> its channels' size, where not `size`
         self.ttl_ms = ttl_seconds * 1000
         self.bus_prefix = wire.bus_prefix(prefix)
         self._publish = redis.register_script(wire.PUBLISH_SCRIPT)
@@ -62,6 +74,10 @@ class History:
     def keys(self, channel: str) -> list[str]:
         base = f"{self.prefix}:ch:{{{channel}}}"
         return [f"{base}:offset", f"{base}:epoch", f"{base}:stream"]
+
+    def size_of(self, channel: str) -> int:
+        """How many publications the channel keeps (by its namespace)."""
+        return self.sizes.get(channel.split(":", 1)[0], self.size)
 
     def bus_channel(self, channel: str) -> str:
         return self.bus_prefix + channel
@@ -104,7 +120,12 @@ class History:
             for channel, parts in items:
                 keys = self.keys(channel)
                 args = wire.publish_args(
-                    self.size, self.ttl_ms, epoch, parts, self.bus_channel(channel), now
+                    self.size_of(channel),
+                    self.ttl_ms,
+                    epoch,
+                    parts,
+                    self.bus_channel(channel),
+                    now,
                 )
                 pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
@@ -123,7 +144,7 @@ class History:
             return Recovery(False, [], now)
         if since.offset == now.offset:
             return Recovery(True, [], now)
-        if now.offset - since.offset > self.size:  # XADD MAXLEN ~ may keep more than `size`
+        if now.offset - since.offset > self.size_of(channel):  # MAXLEN ~ may keep more
             return Recovery(False, [], now)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
             self.keys(channel)[2], min=f"(0-{since.offset}", max=f"0-{now.offset}"

@@ -1,7 +1,7 @@
 """The notification event: the `data` of the publication that announces a stored notification
 on `user:<id>` (or the channel it was sent to), whoever stored it: the worker's notification
 jobs or POST /realtime/notifications/send. One shape, documented in docs/PROTOCOL.md
-(Notifications); the Python SDK reads it with `clients.Notification`.
+(Notifications); the Python SDK reads it with `realtime_client.Notification`.
 
     {"kind": "notification", "id", "user_id", "channel", "title", "body", "level", "data",
      "message_id", "created_at", "read_at"}

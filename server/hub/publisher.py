@@ -14,6 +14,7 @@ from server.hub import wire
 from server.hub.history import History, Item
 from server.hub.position import Position
 from server.kernel import spans
+from server.kernel.namespaces import history_sizes, parse_namespaces
 from server.kernel.settings import Settings
 from storage.coalescer import Coalescer
 
@@ -23,7 +24,11 @@ _tracer = trace.get_tracer("server.hub")
 class ChannelPublisher:
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self.history = History(
-            redis, settings.REDIS_PREFIX, settings.HISTORY_SIZE, settings.HISTORY_TTL
+            redis,
+            settings.REDIS_PREFIX,
+            settings.HISTORY_SIZE,
+            settings.HISTORY_TTL,
+            sizes=history_sizes(parse_namespaces(settings.CHANNEL_NAMESPACES)),
         )
         # Concurrent single publications (one per worker job, per REST call) share one
         # pipelined round trip; Redis runs them in the order they were submitted.

@@ -10,15 +10,17 @@ from server.hub.position import Position
 
 class Subscription:
     """The last offset the client was given (to drop duplicates and keep order) and, while
-    its history is being recovered, the live publications held back."""
+    its history is being recovered, the live publications held back. `resubscriptions`: the
+    bus's count of them when its history read began (Fanout.activate compares)."""
 
-    __slots__ = ("buffer", "channel", "epoch", "offset")
+    __slots__ = ("buffer", "channel", "epoch", "offset", "resubscriptions")
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
         self.epoch = ""
         self.offset = 0
         self.buffer: list[Delivery] | None = []
+        self.resubscriptions = 0
 
     @property
     def cursor(self) -> str:

@@ -80,6 +80,9 @@ class Subscriptions:
         try:
             await self.bus.acquire(self.history.bus_channel(name))
             acquired = True
+            # If the bus resubscribes from here until activate(), it may miss publications
+            # made after the read below: activate() then catches up from history first.
+            subscription.resubscriptions = self.fanout.resubscriptions
             if wanted is not None:
                 recovery = await self.history.recover(name, wanted)
                 position, recovered, replay = recovery.position, recovery.recovered, recovery.replay

@@ -15,9 +15,14 @@
 
 The data layer's failures, raised by storage (which knows nothing of HTTP):
 
-    DatabaseUnavailable           (rendered 503 database_unavailable)
+    DatabaseUnavailable           (rendered 503 database_unavailable, Retry-After)
     IntegrityViolation            (rendered 409 conflict, or 422 when not a uniqueness clash)
     InvalidData                   (a value PostgreSQL refused; its callers decide)
+
+Redis failing under any route (redis.exceptions.RedisError: down, restarting, loading, out
+of memory) is rendered 503 service_unavailable with Retry-After, the same as a database
+outage: a client retries shortly; a Redis error that is not about reaching Redis (a refused
+command) is logged with its traceback all the same, since it may be our bug.
 
 Every error answers `{"error": {"code", "message", "details"?, "request_id"}}`. aiohttp's own
 HTTP exceptions (404 for unknown routes, 405, 413) are rendered the same way; any other
@@ -31,6 +36,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.kernel.jsonutil import dumps
 from server.kernel.telemetry import request_id_key
@@ -38,6 +46,8 @@ from server.kernel.telemetry import request_id_key
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RETRY_AFTER = {"Retry-After": "1"}  # a backing service is down: a restart takes seconds
 
 
 class AppError(Exception):
@@ -205,7 +215,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except DatabaseUnavailable as error:
         log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
-        return envelope(503, "database_unavailable", "the database is unavailable", request_id)
+        return envelope(
+            503,
+            "database_unavailable",
+            "the database is unavailable",
+            request_id,
+            headers=RETRY_AFTER,
+        )
+    except RedisError as error:
+        if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+            # INFO, as other 503s: the outage itself is logged once (server/monitor.py)
+            log.info("redis unavailable on %s %s: %s", request.method, request.path, error)
+        else:  # Redis refused a command: unavailable to the client, maybe a bug of ours
+            log.exception("redis error on %s %s", request.method, request.path)
+        return envelope(
+            503,
+            "service_unavailable",
+            "Redis is unavailable; retry shortly",
+            request_id,
+            headers=RETRY_AFTER,
+        )
     except IntegrityViolation as error:
         log.info("integrity violation on %s: %s", request.path, error.constraint)
         if error.unique:

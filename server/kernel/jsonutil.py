@@ -3,6 +3,7 @@ bound on nesting depth that every JSON body and frame from a client must keep.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,7 +19,16 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as error:
+        # orjson writes no integer beyond 64 bits, and PostgreSQL's JSONB hands one back for
+        # a client's 1e114 (it keeps numbers exact, without exponent): the standard library
+        # writes it, exactly.
+        if "64-bit" not in str(error):
+            raise
+        text = json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+        return text.encode()
 
 
 def loads(data: bytes | str) -> Any:

@@ -15,6 +15,15 @@ Who = Literal["owner", "user", "admin", "nobody"]
 WHO = ("owner", "user", "admin", "nobody")
 
 
+# A user's own channel carries their notifications, and a burst of them (the outbox and the
+# retried requests after a server crash: hundreds in a second) must stay recoverable by a
+# subscriber that reconnects. Redis keeps only what was published in the last HISTORY_TTL
+# seconds, so the larger bound costs memory only for the users who got that many.
+USER_HISTORY_SIZE = 2000
+
+OPTIONS = ("subscribe", "publish", "presence", "join_leave", "history_size")
+
+
 @dataclass(frozen=True)
 class Namespace:
     name: str
@@ -22,14 +31,24 @@ class Namespace:
     publish: Who = "user"
     presence: bool = False
     join_leave: bool = False
+    history_size: int | None = None  # publications kept per channel; None: HISTORY_SIZE
 
 
 BUILT_IN = {
     "public": Namespace("public", "user", "user", presence=True, join_leave=True),
-    "user": Namespace("user", "owner", "nobody"),
+    "user": Namespace("user", "owner", "nobody", history_size=USER_HISTORY_SIZE),
     "admin": Namespace("admin", "admin", "admin"),
     "system": Namespace("system", "admin", "nobody"),
 }
+
+
+def history_sizes(namespaces: dict[str, Namespace]) -> dict[str, int]:
+    """The namespaces whose channels keep a history size of their own."""
+    return {
+        name: namespace.history_size
+        for name, namespace in namespaces.items()
+        if namespace.history_size is not None
+    }
 
 
 def parse_namespaces(text: str) -> dict[str, Namespace]:
@@ -46,23 +65,23 @@ def parse_namespaces(text: str) -> dict[str, Namespace]:
     for name, options in raw.items():
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
             raise ValueError(f"bad namespace name {name!r}")
-        if not isinstance(options, dict) or set(options) - {
-            "subscribe",
-            "publish",
-            "presence",
-            "join_leave",
-        }:
-            raise ValueError(
-                f"namespace {name}: options are subscribe, publish, presence, join_leave"
-            )
+        if not isinstance(options, dict) or set(options) - set(OPTIONS):
+            raise ValueError(f"namespace {name}: options are {', '.join(OPTIONS)}")
+        # A built-in namespace named here keeps what is not named (`{"user": {"history_size":
+        # 5000}}` must not open everyone's user channels to every user).
+        base = BUILT_IN.get(name, Namespace(name))
         for key in ("subscribe", "publish"):
-            if options.get(key, "user") not in WHO:
+            if options.get(key, getattr(base, key)) not in WHO:
                 raise ValueError(f"namespace {name}: {key} must be one of {', '.join(WHO)}")
+        size = options.get("history_size", base.history_size)
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise ValueError(f"namespace {name}: history_size must be an integer >= 0")
         namespaces[name] = Namespace(
             name,
-            options.get("subscribe", "user"),
-            options.get("publish", "user"),
-            bool(options.get("presence", False)),
-            bool(options.get("join_leave", False)),
+            options.get("subscribe", base.subscribe),
+            options.get("publish", base.publish),
+            bool(options.get("presence", base.presence)),
+            bool(options.get("join_leave", base.join_leave)),
+            size,
         )
     return namespaces

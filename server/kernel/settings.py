@@ -46,6 +46,11 @@ class Settings(RealtimeSettings, BackendSettings, AppSettings, BaseSettings):
     SSE_ENABLED: bool = Field(True, description="Serve the Server-Sent Events endpoints.")
     WEBRTC_ENABLED: bool = Field(True, description="Serve WebRTC signaling and server peers.")
     TELEGRAM_BOTS_ENABLED: bool = Field(False, description="Run the Telegram notification bots.")
+    TELEGRAM_POLLING: bool = Field(
+        True,
+        description="This worker polls Telegram for bot commands. Telegram allows one poller "
+        "per bot: `python -m server run --workers M` turns it off in all but the first.",
+    )
     TELEGRAM_BOT_TOKENS: SecretStr = Field(
         SecretStr(""),
         description="Comma-separated bot tokens from @BotFather (the first sends notifications).",

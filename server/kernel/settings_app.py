@@ -3,9 +3,13 @@ tokens; with the checks that keep secrets strong (production refuses the default
 
 from __future__ import annotations
 
+import os
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from server.kernel.addresses import Network, parse_networks
 
 DEV_SECRET = "dev-only-secret-key-change-me-in-production"  # refused in production
 MIN_SECRET_LENGTH = 32
@@ -37,10 +41,20 @@ class AppSettings(BaseModel):
     SHUTDOWN_TIMEOUT: float = Field(
         5.0, gt=0, description="Seconds in-flight requests get to finish on shutdown."
     )
+    WEB_CONCURRENCY: int | Literal["auto"] = Field(
+        1,
+        description="Server processes `python -m server run` starts on PORT (`auto`: one per "
+        "core). Above 1 they share the port with SO_REUSEPORT; each is a full node.",
+    )
+    WORKER_PROCESSES: int = Field(
+        1, ge=0, le=64, description="Workers `python -m server run` starts (0: none here)."
+    )
     MAX_REQUEST_BODY: int = Field(
         1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
     )
-    DOCS_ENABLED: bool = Field(True, description="Serve /openapi.json, /docs and /redoc.")
+    DOCS_ENABLED: bool = Field(
+        True, description="Serve /openapi.json, /asyncapi.json, /docs and /redoc."
+    )
     METRICS_ENABLED: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     METRICS_TOKEN: SecretStr = Field(
         SecretStr(""),
@@ -48,9 +62,11 @@ class AppSettings(BaseModel):
         "otherwise). Empty: /metrics is open; set it wherever others can reach the port.",
     )
 
-    TRUST_FORWARDED_FOR: bool = Field(
-        False,
-        description="Take the client address from X-Forwarded-For (only behind a proxy you run).",
+    TRUSTED_PROXIES: str = Field(
+        "",
+        description="Proxies you run (comma-separated addresses or networks, e.g. "
+        "`127.0.0.1,10.0.0.0/8`): from them alone X-Forwarded-For names the client's address "
+        "(login throttling, logs). Empty: the connection's own address, always.",
     )
 
     # -- accounts and tokens -----------------------------------------------------------------
@@ -71,11 +87,37 @@ class AppSettings(BaseModel):
     LOGIN_THROTTLE_WINDOW: int = Field(
         900, ge=10, description="Seconds over which failed logins are counted."
     )
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(
-        5, ge=1, description="Failed logins per account within the window before 429."
+    LOGIN_FREE_FAILURES_PER_PAIR: int = Field(
+        3,
+        ge=1,
+        description="Failed logins of one account from one address before each further "
+        "failure makes that pair wait (429 with Retry-After).",
+    )
+    LOGIN_PAIR_FIRST_DELAY: int = Field(
+        2, ge=1, description="Seconds of the pair's first wait; each further failure doubles it."
+    )
+    LOGIN_PAIR_MAX_DELAY: int = Field(
+        900, ge=1, description="Longest wait (s) one account and address pair is made to wait."
     )
     LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(
         20, ge=1, description="Failed logins per client address within the window before 429."
+    )
+    LOGIN_ACCOUNT_FAILURES_KNOWN_ONLY: int = Field(
+        100,
+        ge=1,
+        description="Failed logins of one account, from all addresses within the window, "
+        "after which only addresses it signed in from recently may still try (429 for others).",
+    )
+    LOGIN_KNOWN_ADDRESS_TTL: int = Field(
+        30 * 86400,
+        ge=60,
+        description="Seconds an address stays known to an account after a successful login.",
+    )
+    REGISTER_THROTTLE_WINDOW: int = Field(
+        3600, ge=10, description="Seconds over which registrations per address are counted."
+    )
+    REGISTER_MAX_PER_ADDRESS: int = Field(
+        20, ge=1, description="Registrations per client address within the window before 429."
     )
     ARGON2_MEMORY_COST: int = Field(
         19456, ge=19456, description="argon2id memory in KiB (OWASP minimum 19456)."
@@ -85,6 +127,30 @@ class AppSettings(BaseModel):
     SUPERUSER_PASSWORD: SecretStr | None = Field(
         None, description="Password for `python -m server create-superuser` when not given."
     )
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @cached_property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        """TRUSTED_PROXIES parsed, once."""
+        return parse_networks(self.TRUSTED_PROXIES)
+
+    @field_validator("WEB_CONCURRENCY")
+    @classmethod
+    def _concurrency_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 256:
+            raise ValueError("must be `auto` or a number of processes from 1 to 256")
+        return value
+
+    def server_processes(self) -> int:
+        """WEB_CONCURRENCY as a number (`auto`: one per core)."""
+        if self.WEB_CONCURRENCY == "auto":
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return int(self.WEB_CONCURRENCY)
 
     @field_validator("JWT_SIGNING_KEYS")
     @classmethod

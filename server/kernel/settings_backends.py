@@ -64,6 +64,12 @@ class BackendSettings(BaseModel):
     WORKER_SHUTDOWN_TIMEOUT: float = Field(
         10.0, gt=0, description="Seconds in-flight jobs get to finish when the worker stops."
     )
+    READY_REQUIRES_WORKER: bool = Field(
+        False,
+        description="GET /health/ready answers 503 while no worker consumes the queues (by "
+        "their heartbeats); off, it reports `worker.status` and stays 200, since the server "
+        "still accepts messages into the outbox.",
+    )
     WORKER_MAX_ATTEMPTS: int = Field(
         5, ge=1, le=50, description="Tries per message before it goes to the dead-letter queue."
     )

@@ -35,7 +35,11 @@ FOREIGN_NAMES = frozenset(
 # The OpenTelemetry SDK reads its own OTEL_* variables: only a near-identical spelling counts.
 FOREIGN_PREFIXES = ("OTEL_",)
 # Names other projects use for one of our settings, where spelling alone would mislead.
-COMMON_ALIASES = {"POSTGRES_HOST": "POSTGRES_SERVER", "POSTGRES_DATABASE": "POSTGRES_DB"}
+COMMON_ALIASES = {
+    "POSTGRES_HOST": "POSTGRES_SERVER",
+    "POSTGRES_DATABASE": "POSTGRES_DB",
+    "TRUST_FORWARDED_FOR": "TRUSTED_PROXIES",  # the yes/no it replaced: now say which proxies
+}
 
 
 def _group(name: str) -> str | None:

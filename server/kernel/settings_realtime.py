@@ -46,7 +46,12 @@ class RealtimeSettings(BaseModel):
         1000.0, gt=0, description="Frames per second per connection before it is closed."
     )
     MAX_SUBSCRIPTIONS: int = Field(100, ge=1, description="Channels per connection.")
-    HISTORY_SIZE: int = Field(200, ge=0, description="Publications kept per channel.")
+    HISTORY_SIZE: int = Field(
+        200,
+        ge=0,
+        description="Publications kept per channel; a namespace's `history_size` overrides it "
+        "(`user:` channels keep 2000, so a burst of notifications stays recoverable).",
+    )
     HISTORY_TTL: int = Field(
         600, ge=1, description="Seconds a publication stays recoverable (and idle history lives)."
     )
@@ -56,7 +61,9 @@ class RealtimeSettings(BaseModel):
     CHANNEL_NAMESPACES: str = Field(
         "",
         description='Extra channel namespaces as JSON, e.g. {"chat": {"subscribe": "user", '
-        '"publish": "user", "presence": true, "join_leave": true}}.',
+        '"publish": "user", "presence": true, "join_leave": true, "history_size": 500}}; '
+        'naming a built-in one changes only the options given, e.g. {"user": '
+        '{"history_size": 5000}}.',
     )
     SSE_PING_INTERVAL: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
     UPLOAD_DIR: str = Field("var/uploads", description="Where uploaded files are written.")

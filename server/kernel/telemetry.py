@@ -28,7 +28,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from server.kernel import spans
-from server.kernel.settings import Settings
+from server.kernel.addresses import client_address, client_address_key
+from server.kernel.settings import Settings, settings_key
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -128,7 +129,7 @@ class AccessLogger(AbstractAccessLogger):
                 "status": response.status,
                 "size": response.body_length,
                 "duration_ms": round(time * 1000, 2),
-                "remote": request.remote,
+                "remote": request.get(client_address_key, request.remote),
                 "request_id": request.get(request_id_key, "-"),
             },
         )
@@ -143,10 +144,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Honour a sane X-Request-ID or make one; echo it; bind it to the log context."""
+    """Honour a sane X-Request-ID or make one; echo it; bind it to the log context. Also
+    note the client's address (server/kernel/addresses.py) for handlers and the log."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     request[request_id_key] = request_id
+    settings = request.config_dict.get(settings_key)
+    proxies = settings.trusted_proxies if settings is not None else ()
+    request[client_address_key] = client_address(request, proxies)
     token = request_id_var.set(request_id)
     try:
         try:

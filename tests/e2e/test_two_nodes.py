@@ -4,11 +4,7 @@ cross between them through Redis."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,66 +12,15 @@ import pytest
 
 from tests.support.accounts import Account
 from tests.support.frames import close_code
-from tests.support.processes import dies_with_parent
-from tests.support.proxy import free_port
-from tests.support.waiting import eventually
+from tests.support.nodes import server_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 async def nodes(settings: Any) -> AsyncIterator[list[str]]:
-    env = {
-        **os.environ,
-        "POSTGRES_DB": settings.POSTGRES_DB,
-        "REDIS_PREFIX": settings.REDIS_PREFIX,
-        "AMQP_PREFIX": settings.AMQP_PREFIX,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-    }
-    ports = [free_port(), free_port()]
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--port",
-            str(port),
-            cwd=ROOT,
-            env=env,
-            preexec_fn=dies_with_parent,
-        )
-        for port in ports
-    ]
-    bases = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        async with aiohttp.ClientSession() as session:
-
-            async def ready() -> bool:
-                for base in bases:
-                    try:
-                        async with session.get(f"{base}/health/ready") as response:
-                            if response.status != 200:
-                                return False
-                    except aiohttp.ClientError:
-                        return False
-                return True
-
-            await eventually(ready, timeout=30, interval=0.3)
-        yield bases
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+    async with server_nodes(settings, 2) as started:
+        yield [node.base for node in started]
 
 
 async def connect(session: aiohttp.ClientSession, base: str, account: Account) -> Any:

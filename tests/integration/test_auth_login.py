@@ -144,7 +144,8 @@ async def test_unknown_account_and_wrong_password_take_comparable_time(
     client = await isolated_client(
         aiohttp_client,
         settings,
-        LOGIN_MAX_FAILURES_PER_ACCOUNT=100,
+        LOGIN_FREE_FAILURES_PER_PAIR=100,
+        LOGIN_ACCOUNT_FAILURES_KNOWN_ONLY=1000,
         LOGIN_MAX_FAILURES_PER_ADDRESS=1000,
     )
     accounts = [await create_account(db, auth_service) for _ in range(3)]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from realtime_client import RealtimeError, WSClient
 
-from clients import RealtimeError, WSClient
 from server.app import create_app
 from server.kernel.settings import Settings
 from tests.conftest import make_settings

@@ -8,8 +8,8 @@ import contextlib
 from typing import Any
 
 import pytest
+from realtime_client import ConnectionClosed, ConnectionLost, WSClient
 
-from clients import ConnectionClosed, ConnectionLost, WSClient
 from tests.integration.test_clients_ws import ws_url
 from tests.support.accounts import Account
 

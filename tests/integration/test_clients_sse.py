@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from realtime_client import RealtimeError, RecoveryFailed, WSClient, create_sse_client
+from realtime_client.sse import SSEClient, SSEEvent, SSEParser
 
-from clients import RealtimeError, RecoveryFailed, WSClient, create_sse_client
-from clients.sse import SSEClient, SSEEvent, SSEParser
 from tests.integration.test_clients_ws import ws_url
 from tests.support.accounts import Account
 

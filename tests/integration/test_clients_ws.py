@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from realtime_client import BinaryMessage, RealtimeError, WSClient
+from realtime_client.errors import ConnectionClosed
 
-from clients import BinaryMessage, RealtimeError, WSClient
-from clients.errors import ConnectionClosed
 from tests.support.accounts import Account
 
 Incoming = dict[str, Any] | BinaryMessage

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from storage.db import transaction
 from tests.integration.test_messaging_notifications import publication_on, subscribed
 from tests.integration.test_messaging_support import (
     accepted,
@@ -25,7 +26,10 @@ from tests.integration.test_messaging_support import (
 from tests.integration.test_realtime_ws import connect, next_of
 from tests.support.accounts import Account
 from tests.support.waiting import eventually
+from workers.broker.payloads import OrderProcessing
+from workers.broker.topology import Topology
 from workers.client import MessageClient, get_message_client
+from workers.messaging.acceptor import accept
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -110,12 +114,24 @@ async def test_a_repeated_order_does_not_move_it_again(
     assert (after["status"], after["history"]) == ("completed", row["history"])
 
 
-async def test_an_order_for_a_nonexistent_user_is_dead_lettered(
-    client: Any, admin: Account, worker: Any, settings: Any, db: Any
+async def test_an_order_for_a_user_deleted_after_acceptance_is_dead_lettered(
+    client: Any, admin: Account, bob: Account, worker: Any, settings: Any, db: Any
 ) -> None:
-    order_id, user_id = new_order_id(), 2**62 + 7
-    body = {"order_id": order_id, "user_id": user_id, "action": "created"}
-    message_id = await accepted(client, "order_processing", body, account=admin)
+    """(An order for a user who does not exist is refused when accepted:
+    test_messaging_unknown_user.py.) Bob is deleted in the transaction that accepts it."""
+    order_id, user_id = new_order_id(), bob.id
+    payload = OrderProcessing(order_id=order_id, user_id=user_id, action="created")
+    async with transaction(db) as conn:
+        message_id = (
+            await accept(
+                conn,
+                Topology.from_settings(settings),
+                "order_processing",
+                payload,
+                created_by=admin.id,
+            )
+        ).message_id
+        await conn.execute("DELETE FROM users WHERE id = %(id)s", {"id": user_id})
     dead = await wait_dead(settings, message_id, "orders")
     assert dead["headers"]["x-attempts"] == 1
     assert f"user {user_id} does not exist" in dead["headers"]["x-error"]

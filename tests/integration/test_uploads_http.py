@@ -1,18 +1,17 @@
 """POST /realtime/binary/upload: multipart/form-data streamed to disk, with and without a
-`channel` field; the answer, the announcement, the download, and the refusals."""
+`channel` field; the answer, the announcement, the download, the size and quota limits,
+and what a failed or abandoned upload leaves (nothing but an aborted row). Refused and odd
+input: test_uploads_http_input.py."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.integration.test_realtime_ws import connect, next_of
@@ -25,45 +24,8 @@ from tests.integration.test_uploads_ws import (
     upload_client,
 )
 from tests.support.accounts import Account
+from tests.support.uploads import URL, form, post, streamed
 from tests.support.waiting import eventually
-
-URL = "/realtime/binary/upload"
-
-
-def form(
-    data: bytes | AsyncIterator[bytes] | None,
-    *,
-    channel: str | None = None,
-    filename: str = "report.pdf",
-    mime: str = "application/pdf",
-) -> aiohttp.FormData:
-    body = aiohttp.FormData(default_to_multipart=True)
-    if channel is not None:
-        body.add_field("channel", channel)
-    if data is not None:
-        value = io.BytesIO(data) if isinstance(data, bytes) else data
-        body.add_field("file", value, filename=filename, content_type=mime)
-    return body
-
-
-def raw_multipart(parts: list[tuple[bytes, bytes]]) -> tuple[bytes, dict[str, str]]:
-    """A multipart body written by hand (headers a polite client would refuse to send)."""
-    boundary = uuid.uuid4().hex
-    body = b""
-    for headers, content in parts:
-        body += b"--" + boundary.encode() + b"\r\n" + headers + b"\r\n\r\n" + content + b"\r\n"
-    body += b"--" + boundary.encode() + b"--\r\n"
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
-async def streamed(data: bytes, piece: int = 64 * 1024) -> AsyncIterator[bytes]:
-    """A body of unknown length: sent chunked, without Content-Length."""
-    for start in range(0, len(data), piece):
-        yield data[start : start + piece]
-
-
-async def post(client: Any, account: Account, body: Any, **kwargs: Any) -> Any:
-    return await client.post(URL, data=body, headers=account.headers, **kwargs)
 
 
 async def test_upload_without_a_channel(
@@ -156,155 +118,6 @@ async def test_quota_exceeded_is_413(aiohttp_client: Any, tmp_path: Path, alice:
     assert len(files_under(tmp_path)) == 1
     response = await post(client, alice, form(os.urandom(40_000)))  # what is left still fits
     assert response.status == 201, await response.text()
-
-
-async def test_not_multipart_is_415(client: Any, alice: Account) -> None:
-    response = await client.post(URL, json={"file": "x"}, headers=alice.headers)
-    assert response.status == 415
-    response = await client.post(
-        URL,
-        data=b"raw bytes",
-        headers={**alice.headers, "Content-Type": "application/octet-stream"},
-    )
-    assert response.status == 415
-
-
-async def test_missing_file_part_is_400(client: Any, tmp_path: Path, alice: Account) -> None:
-    response = await post(client, alice, form(None, channel="public:x"))
-    assert response.status == 400
-    assert (await response.json())["error"]["code"] == "no_file"
-    body = aiohttp.FormData()
-    body.add_field("other", io.BytesIO(b"x" * 1000), filename="x.bin")
-    response = await post(client, alice, body)
-    assert response.status == 400
-    assert files_under(tmp_path) == []
-
-
-async def test_unauthenticated_is_401(client: Any) -> None:
-    response = await client.post(URL, data=form(b"x"))
-    assert response.status == 401
-
-
-@pytest.mark.parametrize(
-    ("channel", "code"),
-    [("system", "forbidden"), ("../etc", "bad_channel"), ("c" * 5000, "bad_channel")],
-)
-async def test_bad_channel_field_is_400(
-    client: Any, tmp_path: Path, alice: Account, channel: str, code: str
-) -> None:
-    response = await post(client, alice, form(b"data", channel=channel))
-    assert response.status == 400
-    assert (await response.json())["error"]["code"] == code
-    assert files_under(tmp_path) == []
-
-
-async def test_huge_channel_field_is_refused(client: Any, alice: Account) -> None:
-    body = aiohttp.FormData()
-    body.add_field("channel", io.BytesIO(b"public:x" + b"x" * (8 * MB)))
-    body.add_field("file", io.BytesIO(b"data"), filename="f")
-    response = await post(client, alice, body)
-    assert response.status == 400
-
-
-@pytest.mark.parametrize(
-    "filename",
-    [
-        b"../../etc/passwd",
-        b"..\\..\\boot.ini",
-        b"a\tb.txt",
-        b"n" * 1000,
-        b"..",
-        "r\u00e9sum\u00e9 \u2713.pdf".encode(),
-        b"\xff\xfe broken utf-8",
-    ],
-)
-async def test_hostile_filenames(
-    client: Any, tmp_path: Path, alice: Account, filename: bytes
-) -> None:
-    body, headers = raw_multipart(
-        [
-            (
-                b'Content-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n'
-                b"Content-Type: text/plain",
-                b"data",
-            )
-        ]
-    )
-    response = await client.post(URL, data=body, headers={**alice.headers, **headers})
-    assert response.status == 201, await response.text()
-    out = await response.json()
-    name = out["name"]
-    assert name and len(name) <= 255
-    assert "/" not in name and "\\" not in name and not name.startswith(".")
-    assert all(ch.isprintable() for ch in name)
-    assert files_under(tmp_path) == [stored_path(tmp_path, out["file_id"])]
-    download = await client.get(out["url"], headers=alice.headers)
-    assert download.status == 200
-    assert await download.read() == b"data"
-    assert download.content_disposition is not None
-    assert download.content_disposition.type == "attachment"
-
-
-@pytest.mark.parametrize(
-    "mime", [b"nonsense", b"text/html, text/plain", b"a/b" + b"c" * 300, b"", b"\xd1\x82/x"]
-)
-async def test_odd_part_content_type_falls_back(client: Any, alice: Account, mime: bytes) -> None:
-    body, headers = raw_multipart(
-        [
-            (
-                b'Content-Disposition: form-data; name="file"; filename="x.html"\r\n'
-                b"Content-Type: " + mime,
-                b"<script>",
-            )
-        ]
-    )
-    response = await client.post(URL, data=body, headers={**alice.headers, **headers})
-    assert response.status == 201, await response.text()
-    out = await response.json()
-    assert out["mime"] == "application/octet-stream"
-    download = await client.get(out["url"], headers=alice.headers)
-    assert download.headers["Content-Type"] == "application/octet-stream"
-    assert download.headers["X-Content-Type-Options"] == "nosniff"
-
-
-async def test_part_content_type_with_parameters_is_kept(client: Any, alice: Account) -> None:
-    response = await post(client, alice, form(b"hello", mime="text/plain; charset=utf-8"))
-    assert response.status == 201, await response.text()
-    assert (await response.json())["mime"] in ("text/plain", "text/plain; charset=utf-8")
-
-
-@pytest.mark.parametrize(
-    ("body", "content_type"),
-    [
-        (b"whatever", "multipart/form-data"),  # no boundary
-        (b"no boundary in here", "multipart/form-data; boundary=abc"),
-        (
-            b'--abc\r\nContent-Disposition: form-data; name="file"; filename="a\x01b"\r\n\r\n'
-            b"x\r\n--abc--\r\n",
-            "multipart/form-data; boundary=abc",
-        ),
-        (
-            b'--abc\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
-            b"Content-Type: text/html; charset=utf-8\x0bx\r\n\r\nx\r\n--abc--\r\n",
-            "multipart/form-data; boundary=abc",
-        ),
-        (
-            b'--abc\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
-            b"truncated before the closing boundary",
-            "multipart/form-data; boundary=abc",
-        ),
-    ],
-    ids=["no-boundary", "wrong-boundary", "control-in-name", "control-in-type", "truncated"],
-)
-async def test_malformed_multipart_is_400(
-    client: Any, tmp_path: Path, alice: Account, body: bytes, content_type: str
-) -> None:
-    response = await client.post(
-        URL, data=body, headers={**alice.headers, "Content-Type": content_type}
-    )
-    assert response.status == 400, await response.text()
-    assert (await response.json())["error"]["code"] in ("bad_multipart", "no_file")
-    assert files_under(tmp_path) == []
 
 
 async def test_failed_upload_leaves_an_aborted_row(

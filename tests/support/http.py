@@ -42,7 +42,7 @@ def register_and_log_in(base: str, name: str, password: str) -> dict[str, str]:
     """A new account on a running server; the headers that authenticate as it."""
     account = {"email": f"{name}@example.org", "username": name, "password": password}
     status, body = post(f"{base}/auth/register", {**account, "password_confirm": password})
-    assert status == 201, body
+    assert status == 202, body
     status, body = post(f"{base}/auth/login", {"email": account["email"], "password": password})
     assert status == 200, body
     return {"Authorization": f"Bearer {body['tokens']['access_token']}"}

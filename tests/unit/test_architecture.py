@@ -11,14 +11,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("server", "handlers", "signaling", "storage", "workers")
-OURS = (*PRODUCT, "clients")
+OURS = (*PRODUCT, "realtime_client")
+# Where each package's directory sits under its source root (the SDK is a distribution of
+# its own, in clients/python).
+SOURCE_ROOT = {"realtime_client": ROOT / "clients" / "python"}
 MAX_LINES = 300
 
 
 def _modules(package: str) -> dict[str, Path]:
     found = {}
-    for path in sorted((ROOT / package).rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
+    source_root = SOURCE_ROOT.get(package, ROOT)
+    for path in sorted((source_root / package).rglob("*.py")):
+        parts = path.relative_to(source_root).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join(parts)] = path

@@ -1,5 +1,5 @@
 """One notification event (server/hub/notifications.py), whoever stored the notification, and
-the SDK's reading of it (clients.Notification)."""
+the SDK's reading of it (realtime_client.Notification)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from realtime_client import Notification
 
-from clients import Notification
 from server.hub.notifications import notification_event
 
 CREATED = datetime(2025, 1, 31, 9, 15, 2, 123456, tzinfo=UTC)

@@ -14,8 +14,11 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+USER_ID_DOC = "An existing user's id: a user that does not exist is refused (404 unknown_user)."
+
+
 class UserNotification(Payload):
-    user_id: int = Field(ge=1, le=2**63 - 1)
+    user_id: int = Field(ge=1, le=2**63 - 1, description=USER_ID_DOC)
     message: str = Field(min_length=1, max_length=5000)
     notification_type: Literal["info", "success", "warning", "error"] = "info"
     data: JsonValue = None
@@ -36,7 +39,7 @@ class OrderItem(BaseModel):
 
 class OrderProcessing(Payload):
     order_id: int = Field(ge=1, le=2**63 - 1)
-    user_id: int = Field(ge=1, le=2**63 - 1)
+    user_id: int = Field(ge=1, le=2**63 - 1, description=USER_ID_DOC)
     action: str = Field(min_length=1, max_length=50, description="created or cancelled")
     items: list[OrderItem] | None = Field(None, max_length=1000)
     total: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)

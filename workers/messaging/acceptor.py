@@ -1,6 +1,10 @@
 """Accepting a message: `accept()` records a message and its outbox entry in the caller's
 transaction; `Acceptor` does the same for a server, many concurrent requests in one
-statement (group commit). Kinds and payload models: workers/broker/kinds.py."""
+statement (group commit). Kinds and payload models: workers/broker/kinds.py.
+
+A message for a user (a user notification, an order) is refused with UnknownUser when that
+user does not exist, in the statement that would write it: the worker could never process
+it. (A user deleted after that is the worker's permanent error: dead-lettered at once.)"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from storage import messages
 from storage.coalescer import Coalescer
 from storage.db import Connection, Pool, connect
 from workers.broker.kinds import MAX_MESSAGE_BYTES
-from workers.broker.payloads import Payload
+from workers.broker.payloads import OrderProcessing, Payload, UserNotification
 from workers.broker.topology import Topology
 from workers.messaging import outbox
 
@@ -27,6 +31,21 @@ class MessageTooLarge(Exception):
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
+
+
+class UnknownUser(Exception):
+    """The user the message is for does not exist: nothing was stored."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} does not exist")
+        self.user_id = user_id
+
+
+def target_user(payload: Payload) -> int | None:
+    """The user a message is for, who must exist when it is accepted (None: no one)."""
+    if isinstance(payload, UserNotification | OrderProcessing):
+        return payload.user_id
+    return None
 
 
 @dataclass(frozen=True)
@@ -63,12 +82,17 @@ def prepare(
         idempotency_key=idempotency_key,
         request_hash=request_hash(kind, data_json),
         entry=entry,
+        user_id=target_user(payload),
     )
 
 
-async def resolve(conn: Connection, new: messages.NewMessage, created: bool) -> Accepted:
+async def resolve(conn: Connection, new: messages.NewMessage, created: bool | None) -> Accepted:
     """The answer for a prepared message once the statement ran: itself, or (its idempotency
-    key was used before) the first message with that key, if the request was the same."""
+    key was used before) the first message with that key, if the request was the same.
+    Raises UnknownUser when the statement refused it for that reason (`created` None)."""
+    if created is None:
+        assert new.user_id is not None
+        raise UnknownUser(new.user_id)
     if created:
         return Accepted(new.id, created=True)
     assert new.idempotency_key is not None
@@ -103,7 +127,7 @@ class Acceptor:
     def __init__(self, pool: Pool, topology: Topology) -> None:
         self._pool = pool
         self._topology = topology
-        self._batches: Coalescer[messages.NewMessage, bool] = Coalescer(
+        self._batches: Coalescer[messages.NewMessage, bool | None] = Coalescer(
             self._write, name="message-acceptor", isolate=(IntegrityViolation, InvalidData)
         )
 
@@ -121,10 +145,13 @@ class Acceptor:
         created = await self._batches.submit(new)
         if created:
             return Accepted(new.id, created=True)
+        if created is None:
+            assert new.user_id is not None
+            raise UnknownUser(new.user_id)
         async with connect(self._pool) as conn:
             return await resolve(conn, new, created)
 
-    async def _write(self, batch: list[messages.NewMessage]) -> list[bool]:
+    async def _write(self, batch: list[messages.NewMessage]) -> list[bool | None]:
         async with connect(self._pool) as conn:
             return await messages.accept_many(conn, batch)
 

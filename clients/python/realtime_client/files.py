@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from clients.binary import chunk_frame
-from clients.errors import ConnectionLost, RealtimeError
+from realtime_client.binary import chunk_frame
+from realtime_client.errors import ConnectionLost, RealtimeError
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 """Called with (bytes the server has confirmed, total size), increasing each time."""

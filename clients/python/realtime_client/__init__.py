@@ -8,12 +8,12 @@
             print(message)
 """
 
-from clients.binary import BinaryMessage
-from clients.errors import ConnectionClosed, ConnectionLost, RealtimeError, RecoveryFailed
-from clients.notifications import Notification
-from clients.sse import SSEClient, create_sse_client
-from clients.sse_parser import SSEEvent
-from clients.ws import WSClient
+from realtime_client.binary import BinaryMessage
+from realtime_client.errors import ConnectionClosed, ConnectionLost, RealtimeError, RecoveryFailed
+from realtime_client.notifications import Notification
+from realtime_client.sse import SSEClient, create_sse_client
+from realtime_client.sse_parser import SSEEvent
+from realtime_client.ws import WSClient
 
 __all__ = [
     "BinaryMessage",

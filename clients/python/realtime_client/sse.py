@@ -23,10 +23,10 @@ from typing import Any
 
 import aiohttp
 
-from clients._auth import FATAL_STATUSES, Credential, credentials, http_error
-from clients._cursors import valid_cursor
-from clients.errors import ConnectionClosed, RealtimeError, RecoveryFailed
-from clients.sse_parser import SSEEvent, SSEParser
+from realtime_client._auth import FATAL_STATUSES, Credential, credentials, http_error
+from realtime_client._cursors import valid_cursor
+from realtime_client.errors import ConnectionClosed, RealtimeError, RecoveryFailed
+from realtime_client.sse_parser import SSEEvent, SSEParser
 
 NO_RECONNECT = frozenset({4001, 4003})  # close codes: credentials rejected, session revoked
 

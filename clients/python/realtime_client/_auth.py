@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clients.errors import RealtimeError
+from realtime_client.errors import RealtimeError
 
 Credential = str | Callable[[], Awaitable[str]] | None
 

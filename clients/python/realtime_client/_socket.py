@@ -19,8 +19,8 @@ from typing import Any, Self
 
 import aiohttp
 
-from clients._auth import FATAL_STATUSES, Credential, credentials, status_error
-from clients.errors import ConnectionClosed, ConnectionLost, RealtimeError
+from realtime_client._auth import FATAL_STATUSES, Credential, credentials, status_error
+from realtime_client.errors import ConnectionClosed, ConnectionLost, RealtimeError
 
 NO_RECONNECT = frozenset({4001, 4003})  # credentials rejected, session revoked
 SEND_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError)

@@ -19,12 +19,12 @@ from typing import Any
 
 import aiohttp
 
-from clients import files
-from clients._auth import Credential
-from clients._cursors import ChannelCursors
-from clients._socket import ReconnectingSocket, json_request
-from clients.binary import BinaryFrameError, BinaryMessage
-from clients.errors import ConnectionLost, RealtimeError
+from realtime_client import files
+from realtime_client._auth import Credential
+from realtime_client._cursors import ChannelCursors
+from realtime_client._socket import ReconnectingSocket, json_request
+from realtime_client.binary import BinaryFrameError, BinaryMessage
+from realtime_client.errors import ConnectionLost, RealtimeError
 
 Frame = dict[str, Any]
 Incoming = Frame | BinaryMessage
