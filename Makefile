@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv lock packages run dev serve worker test test-fast test-e2e test-cov lint format \
         check-architecture db-ensure db-create db-info db-migrate migrate-safe migrate-status \
-        settings-docs bench clean clean-dry pre-commit-run
+        settings-docs bench clean clean-dry pre-commit-run node-peers
 
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 26
@@ -35,7 +35,7 @@ lock: venv ## re-resolve requirements.lock and requirements-dev.lock from pyproj
 	$(BIN)/pip-compile $(LOCK_ARGS) --output-file=requirements.lock pyproject.toml
 	$(BIN)/pip-compile $(LOCK_ARGS) --extra=dev --output-file=requirements-dev.lock pyproject.toml
 
-run: venv ## create the database if missing, migrate, start server + worker (PORT=8000)
+run: venv ## create the database if missing, migrate, start server(s) + worker(s) (PORT, WEB_CONCURRENCY)
 	$(PY) -m server run
 
 dev: venv ## like run, restarting on code changes, with DEBUG logs
@@ -47,21 +47,34 @@ serve: venv ## start only the server
 worker: venv ## start only the worker
 	$(PY) -m workers
 
-# The tests need Debian's chromium (browser tests) and nginx (proxy tests): installed here
-# when we may (root and apt-get), otherwise the run stops at once with the command to run.
+# The Debian packages the tests need (chromium, nginx, coturn, redis-server, nodejs/npm; see
+# tests/install-packages): installed here when we may (root and apt-get), otherwise the run
+# stops at once with the command to run.
 packages:
 	@./tests/install-packages
 
-test: venv packages ## run every test (real PostgreSQL, Redis, RabbitMQ, Chromium, nginx)
+# The native WebRTC test peers (tests/peers: libdatachannel through node-datachannel, the
+# exact versions in its package-lock.json), installed again when that lock file changes.
+PEERS := tests/peers
+node-peers: $(PEERS)/node_modules/.package-lock.json ## install the native WebRTC test peers (npm ci)
+
+$(PEERS)/node_modules/.package-lock.json: $(PEERS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "The WebRTC tests need Node.js 18.20+ and npm. Install with:  sudo apt-get install -y nodejs npm" >&2; \
+	  exit 1; }
+	npm ci --prefix $(PEERS) --no-audit --no-fund
+	@touch $@
+
+test: venv packages node-peers ## run every test (real services, Chromium, nginx, coturn, native peers)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: venv ## unit and integration tests, without processes, browsers or broker restarts
+test-fast: venv node-peers ## unit and integration tests, without processes, browsers or broker restarts
 	$(BIN)/pytest -m "not e2e and not slow and not disruptive" $(PYTEST_ARGS)
 
 test-e2e: venv packages ## only the tests that start processes or a browser
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-test-cov: venv packages ## every test, with a coverage report (fails under 80%)
+test-cov: venv packages node-peers ## every test, with a coverage report (fails under 80%)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=html $(PYTEST_ARGS)
 
 lint: venv ## ruff, formatting check, mypy strict, architecture contracts, generated docs

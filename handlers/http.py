@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from server.kernel.cors import policy_key as cors_policy_key
 from server.kernel.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 from server.kernel.jsonutil import MAX_JSON_DEPTH, dumps, is_depth_error, too_deep
 from server.kernel.settings import settings_key
@@ -135,41 +136,16 @@ def read_path(request: web.Request, model: type[M]) -> M:
     return validate(model, dict(request.match_info), "path", request)
 
 
-def origin_allowed(request: web.Request, allowed_origins: str) -> bool:
+def origin_allowed(request: web.Request) -> bool:
     """Browsers send Origin with WebSocket and EventSource requests; a foreign one is
     refused (cross-site WebSocket hijacking). Requests without Origin are not from a page.
-    Origins are compared whole (scheme, host, port; RFC 6454): the request's own, as this
-    server sees it (behind a proxy that terminates TLS, list the public origin), or one of
-    `allowed_origins`."""
+    Allowed: the request's own origin, as this server sees it (behind a proxy that
+    terminates TLS, list the public origin), and CORS_ALLOWED_ORIGINS, the one list CORS
+    uses too (server/kernel/cors.py): origins compared whole (scheme, host, port)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    allowed = [o for o in allowed_origins.split(",") if o.strip()]
-    if any(o.strip() == "*" for o in allowed):
-        return True
-    theirs = _origin(origin)
-    if theirs is None:  # "null" (a sandboxed page, a file) or garbage
-        return False
-    if theirs == _origin(f"{request.scheme}://{request.host}"):
-        return True
-    return any(theirs == _origin(o) for o in allowed)
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(text: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) with the scheme's default port made explicit; None when `text`
-    names no host."""
-    try:
-        parts = urlsplit(text.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname:
-        return None
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname, port if port is not None else _DEFAULT_PORTS.get(scheme)
+    return request.app[cors_policy_key].origins.allows(request, origin)
 
 
 def json_response(

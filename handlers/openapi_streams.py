@@ -26,7 +26,7 @@ ORIGIN = {
     "required": False,
     "schema": {"type": "string"},
     "description": "Sent by browsers; a foreign origin (not this server's, not in "
-    "WS_ALLOWED_ORIGINS) is refused with 403 `origin_not_allowed`.",
+    "CORS_ALLOWED_ORIGINS) is refused with 403 `origin_not_allowed`.",
 }
 
 WEBSOCKET: dict[str, Any] = {

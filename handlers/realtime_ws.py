@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 async def authenticate(request: web.Request) -> Principal:
     """Who opens this WebSocket or event stream: Origin checked first (a foreign page is
     refused even with valid credentials), then the header, API key or single-use ticket."""
-    if not origin_allowed(request, request.app[settings_key].WS_ALLOWED_ORIGINS):
+    if not origin_allowed(request):
         raise Forbidden("this Origin may not connect", code="origin_not_allowed")
     return await request.app[authenticator_key].authenticate_connection(request, REALTIME)
 

@@ -75,6 +75,7 @@ def setup_routes(app: web.Application) -> None:
             router.add_delete("/realtime/webrtc/rooms/{room_id}", webrtc.delete_room)
             router.add_post("/realtime/webrtc/offer", webrtc.offer)
             router.add_get("/realtime/webrtc/peers", webrtc.list_peers)
+            router.add_get("/realtime/webrtc/ice-servers", webrtc.ice_servers)
             router.add_get("/realtime/webrtc/test", pages.webrtc_test)
     if settings.SSE_ENABLED:
         router.add_get("/realtime/events", realtime_sse.events)

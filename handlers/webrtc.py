@@ -1,9 +1,11 @@
 """/realtime/webrtc: rooms (definitions in PostgreSQL, membership in Redis), the WHIP-style
-offer to the server peer, and the list of server peers for admins. Signaling itself is on
+offer to the server peer, the STUN/TURN servers to use (with short-lived TURN credentials),
+and the list of server peers for admins. Signaling itself is on
 the WebSocket (handlers/signaling.py)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +18,8 @@ from handlers.openapi import endpoint
 from server.kernel.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from server.kernel.principal import Access, Principal, Role
 from server.kernel.realtime_errors import ProtocolError
+from server.kernel.settings import settings_key
+from signaling.config import ice_server_list
 from signaling.peers import peers_key
 from signaling.protocol import MAX_SDP
 from signaling.rooms import may_enter, rooms_key
@@ -69,6 +73,21 @@ class AnswerOut(BaseModel):
     sdp: str
     type: Literal["answer"] = "answer"
     peer_id: str
+
+
+class IceServerOut(BaseModel):
+    urls: str | list[str]
+    username: str | None = Field(None, description="Absent for STUN.")
+    credential: str | None = Field(None, description="Absent for STUN.")
+
+
+class IceServersOut(BaseModel):
+    ice_servers: list[IceServerOut] = Field(
+        description="For `new RTCPeerConnection({iceServers})`; empty when none is configured."
+    )
+    expires_at: int | None = Field(
+        description="Unix time after which the TURN credential is refused; null: no TURN."
+    )
 
 
 class PeersOut(BaseModel):
@@ -168,6 +187,28 @@ async def offer(request: web.Request, body: OfferIn, principal: Principal) -> we
         status = ServiceUnavailable if error.code.startswith("too_many") else BadRequest
         raise status(error.message, code=error.code) from None
     return json_response(AnswerOut(sdp=sdp, peer_id=peer.id), status=201)
+
+
+@endpoint(
+    summary="STUN and TURN servers, with a TURN credential for you",
+    tags=["webrtc"],
+    auth=REALTIME,
+    response=IceServersOut,
+)
+async def ice_servers(request: web.Request, principal: Principal) -> web.Response:
+    """The TURN credential is coturn's time-limited kind (`use-auth-secret`): user name
+    `<expiry unix time>:<user id>`, valid TURN_TTL seconds; fetch a new one for each peer
+    connection. The server peer uses the same servers with credentials of its own."""
+    settings = request.app[settings_key]
+    now = int(time.time())
+    servers = ice_server_list(settings, str(principal.user_id), now)
+    body = {
+        "ice_servers": [
+            IceServerOut.model_validate(entry).model_dump(exclude_none=True) for entry in servers
+        ],
+        "expires_at": now + settings.TURN_TTL if settings.TURN_URLS.strip() else None,
+    }
+    return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 @endpoint(

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from storage import heartbeats
 from storage.db import Pool, connect
+from storage.redis import check_cluster
 from workers.broker.amqp import AmqpConnection
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class ServiceMonitor:
     @staticmethod
     async def _redis(redis: Redis) -> None:
         await redis.ping()
+        await check_cluster(redis)  # a Redis Cluster also says whether every slot is served
 
     @staticmethod
     async def _rabbitmq(amqp: AmqpConnection) -> None:

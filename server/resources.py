@@ -23,9 +23,12 @@ from server.auth.throttle import (
 )
 from server.files.uploads import Uploads, uploads_key
 from server.hub.hub import Hub, hub_key
+from server.hub.metrics import realtime_families
+from server.kernel.metrics import metrics_key
 from server.kernel.settings import settings_key
 from server.monitor import ServiceMonitor, monitor_key
 from signaling.config import configure_host_addresses
+from signaling.metrics import webrtc_families
 from signaling.peers import PeerManager, peers_key
 from signaling.rooms import RoomService, rooms_key
 from storage.db import create_pool, db_key
@@ -33,6 +36,7 @@ from storage.redis import create_redis, redis_key
 from workers.broker.amqp import AmqpConnection, amqp_key
 from workers.broker.topology import Topology
 from workers.messaging.acceptor import Acceptor, acceptor_key
+from workers.messaging.metrics import OutboxBacklog, server_families
 from workers.messaging.relay import OutboxRelay, relay_key
 
 log = logging.getLogger(__name__)
@@ -89,9 +93,11 @@ async def rabbitmq(app: web.Application) -> AsyncIterator[None]:
     """The message acceptor (group commit into the outbox), the supervised broker
     connection and the outbox relay that publishes through it."""
     settings = app[settings_key]
-    app[acceptor_key] = Acceptor(app[db_key], Topology.from_settings(settings))
+    acceptor = app[acceptor_key] = Acceptor(app[db_key], Topology.from_settings(settings))
     amqp = AmqpConnection(settings.RABBITMQ_URL.get_secret_value(), name="server")
     relay = OutboxRelay(settings, app[db_key], amqp)
+    backlog = OutboxBacklog(app[db_key])
+    app[metrics_key].collect(lambda: server_families(acceptor, relay, backlog), backlog.refresh)
     app[amqp_key] = amqp
     app[relay_key] = relay
     supervisor = asyncio.create_task(amqp.run(), name="amqp-supervisor")
@@ -120,6 +126,7 @@ async def realtime(app: web.Application) -> AsyncIterator[None]:
     app[hub_key] = hub
     uploads = Uploads(settings, app[db_key])
     app[uploads_key] = uploads
+    app[metrics_key].collect(lambda: realtime_families(hub, uploads))
     await hub.start()
     sweeper = asyncio.create_task(_sweep_uploads(uploads), name="upload-sweeper")
     yield
@@ -161,6 +168,7 @@ async def webrtc(app: web.Application) -> AsyncIterator[None]:
     peers = PeerManager(settings, app[hub_key], app[db_key])
     app[rooms_key] = rooms
     app[peers_key] = peers
+    app[metrics_key].collect(lambda: webrtc_families(peers))
     upkeep = asyncio.create_task(rooms.maintain(), name="room-leases")
     yield
     await peers.close_all()

@@ -72,6 +72,8 @@ def children(settings: Settings, host: str, port: int) -> list[Child]:
     named = [Child(f"server-{n + 1}" if servers > 1 else "server", serve) for n in range(servers)]
     for n in range(settings.WORKER_PROCESSES):
         env = None if n == 0 else {**os.environ, "TELEGRAM_POLLING": "false"}
+        if env is not None and settings.WORKER_METRICS_PORT:  # one listener port each
+            env["WORKER_METRICS_PORT"] = str(settings.WORKER_METRICS_PORT + n)
         name = f"worker-{n + 1}" if settings.WORKER_PROCESSES > 1 else "worker"
         named.append(Child(name, [python, "-m", "workers"], env))
     return named

@@ -6,5 +6,6 @@ rooms.py      room membership in Redis (atomic capacity check, leases) and relay
 peer.py       one server-side aiortc peer: echo, recording, relay, data channels
 peers.py      the peers of this process: limits, lifecycle, stats
 bridge.py     a data channel bridged to a hub channel
+metrics.py    the WebRTC families of GET /metrics (read at scrape time)
 handlers.py   the signaling message handlers added to every WebSocket session
 """

@@ -29,13 +29,14 @@ class DataChannelConnection(Connection):
     """Delivers hub messages into a data channel (SCTP has its own flow control)."""
 
     kind = "webrtc"
-    __slots__ = ("channel",)
+    __slots__ = ("bytes_sent", "channel")
 
     def __init__(
         self, principal: Principal, settings: Settings, hub: Hub, channel: RTCDataChannel
     ) -> None:
         super().__init__(principal, settings, hub.flusher.mark_dirty)
         self.channel = channel
+        self.bytes_sent = 0
 
     def deliver(self, delivery: Delivery) -> None:
         if not delivery.binary:
@@ -48,6 +49,7 @@ class DataChannelConnection(Connection):
             return
         for payload in queue:
             self.channel.send(payload.decode())
+            self.bytes_sent += len(payload)
         self.sent += len(queue)
 
     async def _close(self, code: int, reason: str) -> None:
@@ -63,6 +65,7 @@ class Bridge:
         self.channel = channel
         self.connection = DataChannelConnection(principal, settings, hub, channel)
         self.publishes = TokenBucket(settings.PUBLISH_RATE, settings.PUBLISH_BURST)
+        self.bytes_received = 0
         # Listening from the start: the peer may send as soon as the channel is open, while
         # the permission check and subscription are still running. One task publishes the
         # messages in the order they came (the data channel is ordered, so is the channel).
@@ -101,6 +104,7 @@ class Bridge:
             await self._publish(await self.inbox.get())
 
     async def _publish(self, message: str | bytes) -> None:
+        self.bytes_received += len(message)  # characters for text: close enough to bytes
         if not self.publishes.take():
             self._send_error("rate_limited", "publishing too fast; slow down")
             return

@@ -140,6 +140,7 @@ class ServerPeer:
     # -- data channels -----------------------------------------------------------------------
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        channel.on("close", self._on_channel_closed)
         if channel.label == "echo":
             channel.on("message", lambda message: channel.send(message))
             return
@@ -158,6 +159,17 @@ class ServerPeer:
             self.connected_at = time.time()
         if state in ("failed", "closed"):
             await self.close()
+
+    def _on_channel_closed(self) -> None:
+        """A data channel closed. If the whole SCTP association ended with it (the client
+        sent SCTP SHUTDOWN or ABORT: its peer connection closed), the peer is gone: close
+        now, not when ICE consent expires ~30 s later. libdatachannel bound to one address
+        sends SHUTDOWN and ABORT but no DTLS close_notify, which would close us at once.
+        A client closing one channel leaves the association up: nothing happens then."""
+        sctp = self.pc.sctp
+        if sctp is not None and sctp.state == "closed" and self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+            self._closing.add_done_callback(_log_close_failure)
 
     async def close(self) -> None:
         """Close once. Another call meanwhile (the state change closing causes, a shutdown
@@ -180,6 +192,11 @@ class ServerPeer:
         with contextlib.suppress(Exception):
             await self.pc.close()
         await self._on_closed(self)
+
+    def data_channel_bytes(self) -> tuple[int, int]:
+        """Bytes sent and received on this peer's bridged data channels."""
+        sent = sum(bridge.connection.bytes_sent for bridge in self.bridges)
+        return sent, sum(bridge.bytes_received for bridge in self.bridges)
 
     async def stats(self) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -212,3 +229,8 @@ class ServerPeer:
 def _retrieve(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("data channel bridge failed: %r", task.exception())
+
+
+def _log_close_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("closing a peer failed: %r", task.exception())

@@ -32,11 +32,11 @@ class PeerManager:
         self.settings = settings
         self.hub = hub
         self.pool = pool
-        self.configuration = rtc_configuration(settings)
         self.relay = MediaRelay()
         self.peers: dict[str, ServerPeer] = {}
         self.by_connection: dict[str, ServerPeer] = {}
         self._storing: set[ServerPeer] = set()  # closed, their recording being stored
+        self.closed_traffic = [0, 0]  # bridged data channel bytes of closed peers: sent, received
         self.recordings = Path(settings.UPLOAD_DIR).resolve()
 
     @property
@@ -110,7 +110,7 @@ class PeerManager:
             owner=owner,
             room=room,
             client_id=client_id,
-            configuration=self.configuration,
+            configuration=rtc_configuration(self.settings),  # fresh TURN credentials
             relay=self.relay,
             hub=self.hub,
             settings=self.settings,
@@ -127,7 +127,10 @@ class PeerManager:
     async def _forget(self, peer: ServerPeer) -> None:
         """The peer closed: forget it, then store its recording (close_all() on shutdown
         waits for that too, through `_storing`)."""
-        self.peers.pop(peer.id, None)
+        if self.peers.pop(peer.id, None) is not None:
+            sent, received = peer.data_channel_bytes()
+            self.closed_traffic[0] += sent
+            self.closed_traffic[1] += received
         if peer.client_id is not None and self.by_connection.get(peer.client_id) is peer:
             del self.by_connection[peer.client_id]
         if peer.recording_path is not None and peer.recording_path.exists():

@@ -2,7 +2,8 @@
 `worker_id`, the time `at`, and whether it is `consuming`) under
 `{prefix}:workers:<worker_id>`, expiring unless renewed, and its id in the sorted set
 `{prefix}:workers` (scored by `at`), so that finding the live workers reads only theirs
-(GET /messaging/health lists them; GET /health/ready says whether one consumes)."""
+(GET /messaging/health lists them; GET /health/ready says whether one consumes). The keys
+lie in several hash slots on a Redis Cluster: nothing here needs them in one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+
+from storage.redis import mget
 
 
 def _key(prefix: str, worker_id: str) -> str:
@@ -45,5 +48,5 @@ async def live(redis: Redis, prefix: str) -> list[dict[str, Any]]:
         worker_id.decode() if isinstance(worker_id, bytes) else str(worker_id)
         for worker_id in await redis.zrange(_index(prefix), 0, -1)
     ]
-    values = await redis.mget([_key(prefix, worker_id) for worker_id in ids]) if ids else []
+    values = await mget(redis, [_key(prefix, worker_id) for worker_id in ids]) if ids else []
     return sorted((orjson.loads(v) for v in values if v), key=lambda w: str(w["worker_id"]))

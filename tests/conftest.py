@@ -22,8 +22,10 @@ from server.auth.service import AuthService
 from server.kernel.principal import Role
 from server.kernel.settings import Settings
 from storage.db import create_pool, transaction
+from storage.redis import is_cluster_url
 from tests.support.accounts import Account, AsUser, create_account, log_in
 from tests.support.processes import interrupt_at_once, stop_descendants
+from tests.support.redis_cluster import RedisClusterNodes, start_cluster
 from workers.broker.topology import Topology
 from workers.process import worker_running
 from workers.worker import Worker
@@ -41,10 +43,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         print(f"stopped {len(stopped)} processes the tests left running:", *stopped, sep="\n  ")
 
 
+# Tests of one Redis server's outages: not run when REDIS_TEST_CLUSTER=1 puts every test on
+# a cluster (test_redis_cluster_failover.py covers a cluster's).
+SINGLE_REDIS_MODULES = {"test_realtime_resync.py", "test_redis_restart.py", "test_redis_errors.py"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that stop and start the machine's own RabbitMQ, Redis or PostgreSQL run only
     when asked (RUN_DISRUPTIVE=1; .ci/run asks): a plain `make test` never disturbs a
     user's services."""
+    if os.environ.get("REDIS_TEST_CLUSTER") == "1":
+        single = pytest.mark.skip(reason="puts a TCP proxy in front of, or restarts, one Redis")
+        for item in items:
+            if item.path.name in SINGLE_REDIS_MODULES:
+                item.add_marker(single)
     if os.environ.get("RUN_DISRUPTIVE") == "1":
         return
     skip = pytest.mark.skip(reason="restarts a shared service; set RUN_DISRUPTIVE=1 to run")
@@ -74,9 +86,24 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Iterator[Settings]:
-    """The session's settings, with its database created and migrated to head."""
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    """A Redis Cluster of the session's own (three masters, a replica each), started on the
+    first test that asks for it."""
+    nodes = start_cluster()
+    yield nodes
+    nodes.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """The session's settings, with its database created and migrated to head. With
+    REDIS_TEST_CLUSTER=1 every test uses a Redis Cluster (redis_cluster) instead of the
+    machine's Redis."""
     settings = make_settings()
+    if os.environ.get("REDIS_TEST_CLUSTER") == "1":
+        cluster: RedisClusterNodes = request.getfixturevalue("redis_cluster")
+        os.environ["REDIS_URL"] = cluster.url  # for every Settings a test makes itself
+        settings = make_settings()
     dbadmin.drop_database(settings, settings.POSTGRES_DB)
     dbadmin.create_database(settings)
     dbadmin.migrate(settings)
@@ -93,6 +120,8 @@ async def _remove_broker_and_redis_state(settings: Settings) -> None:
         await connection.close()
     except Exception as error:  # the broker may have been stopped by a test
         print(f"could not remove test queues: {error}")
+    if is_cluster_url(settings.REDIS_URL.get_secret_value()):
+        return  # the cluster is the session's own and goes with it
     client = redis.asyncio.Redis.from_url(settings.REDIS_URL.get_secret_value())
     keys = [key async for key in client.scan_iter(match=f"{settings.REDIS_PREFIX}:*")]
     if keys:

@@ -29,7 +29,7 @@ import aiormq
 from opentelemetry import propagate, trace
 
 from server.kernel import spans
-from server.kernel.errors import DatabaseUnavailable, IntegrityViolation, InvalidData
+from server.kernel.errors import DatabaseUnavailable
 from storage import heartbeats, messages
 from storage.coalescer import Coalescer
 from storage.db import transaction
@@ -37,8 +37,10 @@ from workers.broker.amqp import AmqpConnection
 from workers.broker.kinds import CONCERNS
 from workers.broker.publishing import ack_many
 from workers.broker.redelivery import Redelivery, attempt_of, one_line
-from workers.jobs.context import Job, JobContext, JobMessage, PoisonMessage
+from workers.jobs.context import Job, JobContext, JobMessage
+from workers.jobs.failures import never_succeeds
 from workers.jobs.registry import job_for, registry
+from workers.messaging.metrics import JobDurations
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("workers.worker")
@@ -60,19 +62,6 @@ def _message_id(message: aiormq.abc.DeliveredMessage) -> uuid.UUID | None:
         return None
 
 
-def never_succeeds(error: Exception) -> str | None:
-    """Why no retry can help this message, or None when a later attempt may succeed. A
-    constraint the message's data breaks (a user that does not exist, a check) stays broken;
-    a unique clash may be a concurrent writer that won, so that one is retried."""
-    if isinstance(error, PoisonMessage):
-        return str(error)
-    if isinstance(error, InvalidData):
-        return f"the database refused a value: {error}"
-    if isinstance(error, IntegrityViolation) and not error.unique:
-        return f"the database refused the message: {error}"
-    return None
-
-
 class Worker:
     def __init__(self, ctx: JobContext, amqp: AmqpConnection) -> None:
         self.ctx = ctx
@@ -82,6 +71,7 @@ class Worker:
         self.processed = 0
         self.retried = 0
         self.dead_lettered = 0
+        self.durations = JobDurations()  # counters above and this: workers/process.py exports
         self._inflight: set[asyncio.Task[Any]] = set()
         self._channel: aiormq.abc.AbstractChannel | None = None
         self._redelivery = Redelivery(ctx.topology)
@@ -129,6 +119,12 @@ class Worker:
             self._inflight.discard(task)
 
     async def handle(self, message: aiormq.abc.DeliveredMessage) -> None:
+        started = time.perf_counter()
+        kind, outcome = await self._handle(message)
+        self.durations.observe(kind, outcome, time.perf_counter() - started)
+
+    async def _handle(self, message: aiormq.abc.DeliveredMessage) -> tuple[str, str]:
+        """Run the message's job; its kind and what became of it (OUTCOMES)."""
         concern = message.routing_key or "?"
         headers = dict(message.header.properties.headers or {})
         attempt = attempt_of(headers)
@@ -151,18 +147,18 @@ class Worker:
                 log.warning("database unavailable (%s); requeueing %s", error, concern)
                 await asyncio.sleep(RETRY_DELAY)
                 await message.channel.basic_nack(_tag(message), requeue=True)
-                return
+                return kind, "requeued"
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 permanent = never_succeeds(error)
                 if permanent is not None:
                     await self._give_up(message, concern, kind, attempt, permanent)
-                else:
-                    await self._failed(message, concern, kind, attempt, error)
-                return
+                    return kind, "dead_lettered"
+                return kind, await self._failed(message, concern, kind, attempt, error)
             await self._ack(message)
             self.processed += 1
+            return kind, "processed"
 
     async def _ack(self, message: aiormq.abc.DeliveredMessage) -> None:
         """Acks of the jobs finishing together go out in one write."""
@@ -184,7 +180,7 @@ class Worker:
         kind: str,
         attempt: int,
         error: Exception,
-    ) -> None:
+    ) -> str:
         """A failure a later attempt may not meet: retried until WORKER_MAX_ATTEMPTS. The
         traceback is logged once, on the first attempt; later ones say why in one line."""
         reason = f"{type(error).__name__}: {error}"
@@ -201,8 +197,9 @@ class Worker:
             )
         if attempt >= self.ctx.settings.WORKER_MAX_ATTEMPTS:
             await self._give_up(message, concern, kind, attempt, reason)
-        else:
-            await self._retry(message, concern, attempt, reason)
+            return "dead_lettered"
+        await self._retry(message, concern, attempt, reason)
+        return "retried"
 
     async def _retry(
         self, message: aiormq.abc.DeliveredMessage, concern: str, attempt: int, reason: str

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from storage.coalescer import Coalescer
+from storage.redis import mget
 
 CACHE_TTL = 60  # seconds a cached session/user/key state may be served
 
@@ -43,7 +44,7 @@ class AuthCache:
         sent after its request arrived, so a revocation that came first is always seen."""
         keys = list(dict.fromkeys(key for lookup in lookups for key in lookup))
         try:
-            found = dict(zip(keys, await self.redis.mget(keys), strict=True))
+            found = dict(zip(keys, await mget(self.redis, keys), strict=True))
         except RedisError:
             found = {}
         return [[found.get(key) for key in lookup] for lookup in lookups]

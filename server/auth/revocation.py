@@ -15,6 +15,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from server.auth.cache import CACHE_TTL, AuthCache
+from storage.redis import publish
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,6 @@ class Revocations:
 
     async def _announce(self, event: dict[str, Any]) -> None:
         try:
-            await self.cache.redis.publish(self.cache.revocation_channel, orjson.dumps(event))
+            await publish(self.cache.redis, self.cache.revocation_channel, orjson.dumps(event))
         except RedisError:
             log.warning("Redis unavailable: revocation event not published")

@@ -59,8 +59,9 @@ class LoginThrottle:
     def _keys(self, account_key: str, address: str) -> dict[str, str]:
         account = hashlib.sha256(account_key.strip().lower().encode()).hexdigest()[:32]
         return {
-            "pair": f"{self.prefix}:pair:{account}:{address}",
-            "wait": f"{self.prefix}:wait:{account}:{address}",
+            # One hash tag: DEL removes both at once (one slot on a Redis Cluster).
+            "pair": f"{self.prefix}:pair:{{{account}:{address}}}",
+            "wait": f"{self.prefix}:wait:{{{account}:{address}}}",
             "address": f"{self.prefix}:address:{address}",
             "account": f"{self.prefix}:account:{account}",
             "known": f"{self.prefix}:known:{account}",

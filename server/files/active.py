@@ -26,6 +26,9 @@ class ActiveUploads:
             self._locks[file_id] = lock
         return lock
 
+    def __len__(self) -> int:
+        return len(self._active)
+
     def __contains__(self, file_id: uuid.UUID) -> bool:
         return file_id in self._active
 

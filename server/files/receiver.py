@@ -26,6 +26,7 @@ class Receiver:
         self.disk = disk
         self.active = active
         self.shield = shield
+        self.bytes_received = 0  # every transport's upload bytes stored (for the metrics)
 
     # -- chunks ------------------------------------------------------------------------------
 
@@ -75,6 +76,7 @@ class Receiver:
                 "unavailable", "could not store the chunk; resume the upload"
             ) from None
         upload.received += len(data)
+        self.bytes_received += len(data)
 
     # -- the end -----------------------------------------------------------------------------
 

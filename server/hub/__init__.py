@@ -13,6 +13,7 @@ Redis (shared by every node):
     history.py           channel history: positions, publishing, recovery from a cursor
     publisher.py         ChannelPublisher: publish from anywhere (hub, worker)
     bus.py               the node's pub/sub connection
+    shards.py            the bus's sharded pub/sub on a Redis Cluster (a link per master)
     presence.py          channel members, with leases that expire with their node
     channels.py          channel names, namespaces, who may subscribe or publish (pure)
 One node:
@@ -28,6 +29,7 @@ One node:
     subscriptions.py     subscribe (checks, recovery, presence, join/leave), unsubscribe
     registry.py          connections by id and user: shutdown, revocations, direct messages
     stats.py, upkeep.py  node statistics; the background upkeep
+    metrics.py           the realtime families of GET /metrics (read at scrape time)
     hub.py               Hub: the node's realtime core, assembled from the above
 One client's session (the same object for WebSocket and event stream):
     session.py           Session: start, subscribe (replay, recovery, then live), reply,

@@ -17,6 +17,11 @@ reaches this loop at once). redis-py resubscribes every channel on reconnect; th
 confirmation after an outage calls `on_reconnect` before any message is read, so the hub can
 hold live publications back and catch every subscriber up from history (fanout.py). One
 line is logged when the outage starts, one when it ends.
+
+On a Redis Cluster (storage/redis.py) the bus uses sharded pub/sub instead (shards.py:
+SSUBSCRIBE on the master owning each channel's slot, so no node carries every channel's
+traffic); a lost master or a moved slot is an outage of the same kind, ended by the
+confirmations of the channels placed again on their owners now.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
+
+from server.hub.shards import ShardedPubSub
+from storage.redis import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +54,9 @@ class Bus:
         on_reconnect: Callable[[], None],
         control_channels: list[str],
     ) -> None:
-        self._pubsub = redis.pubsub()
+        self._pubsub: Any = (
+            ShardedPubSub(cast(RedisCluster, redis)) if is_cluster(redis) else redis.pubsub()
+        )
         self._on_message = on_message
         self._on_reconnect = on_reconnect
         self._control = control_channels
@@ -134,12 +144,12 @@ class Bus:
         kind = message["type"]
         channel = message["channel"]
         name = channel.decode() if isinstance(channel, bytes) else channel
-        if kind == "message":
+        if kind in ("message", "smessage"):
             try:
                 self._on_message(name, message["data"])
             except Exception:
                 log.exception("realtime bus: handling a message on %s failed", name)
-        elif kind == "subscribe":
+        elif kind in ("subscribe", "ssubscribe"):
             if self._lost:  # the first confirmation after an outage: nothing read since
                 self._lost = False
                 self.reconnects += 1
@@ -148,6 +158,7 @@ class Bus:
                     time.monotonic() - self._lost_at,
                 )
                 self._on_reconnect()
+                self.connected.set()  # on a cluster the first channel may never have left
             waiter = self._confirmations.pop(name, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)

@@ -34,6 +34,7 @@ class Fanout:
     def __init__(self, flusher: Flusher, history: History) -> None:
         self.subscribers: dict[str, dict[Connection, Subscription]] = {}
         self.delivered = 0
+        self.gaps = 0  # `gap` frames sent by catching up after a resubscription
         self._flusher = flusher
         self._history = history
         # Subscriptions being caught up after a resubscription, and by which one.
@@ -156,6 +157,7 @@ class Fanout:
                     continue  # gone, or a newer resubscription catches it up
                 del self._resyncing[subscription]
                 if gap is not None:
+                    self.gaps += 1
                     subscription.epoch, subscription.offset = gap.epoch, gap.offset
                     frame = encode({"type": "gap", "channel": name, "cursor": gap.cursor})
                     connection.deliver(

@@ -1,6 +1,7 @@
 """Channel history in Redis: publishing through the wire's script, positions, recovery.
 
-Per channel three keys share a hash tag (so they would live together in a cluster):
+Per channel three keys share a hash tag (so they live together on a Redis Cluster, with the
+channel's bus, wire.py):
 
     {prefix}:ch:{<channel>}:offset   INCR counter: the offset of the last publication
     {prefix}:ch:{<channel>}:epoch    random id of this history's lifetime
@@ -27,6 +28,7 @@ from server.hub import wire
 from server.hub.delivery import Delivery
 from server.hub.position import Position
 from server.hub.protocol import now_ms
+from storage.redis import publish_command
 
 POSITION_SCRIPT = """
 local epoch = redis.call('GET', KEYS[2])
@@ -69,6 +71,7 @@ class History:
         self.ttl_ms = ttl_seconds * 1000
         self.bus_prefix = wire.bus_prefix(prefix)
         self._publish = redis.register_script(wire.PUBLISH_SCRIPT)
+        self._publish_command = publish_command(redis)
         self._position = redis.register_script(POSITION_SCRIPT)
 
     def keys(self, channel: str) -> list[str]:
@@ -80,7 +83,7 @@ class History:
         return self.sizes.get(channel.split(":", 1)[0], self.size)
 
     def bus_channel(self, channel: str) -> str:
-        return self.bus_prefix + channel
+        return wire.bus_channel(self.bus_prefix, channel)
 
     async def publish_many(self, items: list[Item]) -> list[Position | BaseException]:
         """Several publications in one pipelined round trip, run by Redis in this order;
@@ -126,6 +129,7 @@ class History:
                     parts,
                     self.bus_channel(channel),
                     now,
+                    self._publish_command,
                 )
                 pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))

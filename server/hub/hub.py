@@ -42,6 +42,7 @@ from server.kernel.namespaces import parse_namespaces
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ProtocolError
 from server.kernel.settings import Settings
+from storage.redis import publish
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class Hub:
     async def publish_binary(self, name: str, frame: bytes) -> None:
         """A small binary message for the channel's current subscribers (not in history)."""
         bus_channel = self.publisher.history.bus_channel(name)
-        await self.redis.publish(bus_channel, wire.binary_message(frame))
+        await publish(self.redis, bus_channel, wire.binary_message(frame))
         self.node_stats.published += 1
 
     async def send_to_client(
@@ -184,11 +185,12 @@ class Hub:
         """A message for one connection, wherever it is connected. The node holding it
         delivers only if the sender owns that connection, is an admin, or is the server."""
         message = wire.direct_message(client_id, frame, sender_id, admin)
-        await self.redis.publish(self.direct_channel, message)
+        await publish(self.redis, self.direct_channel, message)
 
     def _on_bus(self, bus_channel: str, data: bytes) -> None:
-        if bus_channel.startswith(self._bus_prefix):
-            self.fanout.on_message(bus_channel[len(self._bus_prefix) :], data)
+        channel = wire.channel_of(self._bus_prefix, bus_channel)
+        if channel is not None:
+            self.fanout.on_message(channel, data)
         elif bus_channel == self.revocation_channel:
             self.registry.revoke(orjson.loads(data))
         elif bus_channel == self.direct_channel:

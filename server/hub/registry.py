@@ -17,14 +17,19 @@ class Registry:
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
         self.by_user: dict[int, set[Connection]] = {}
+        self.opened: dict[str, int] = {}  # connections ever registered, by transport
+        self.slow_consumer_closes = 0  # for the metrics (server/hub/metrics.py)
         self._empty = asyncio.Event()
 
     def add(self, connection: Connection) -> None:
         self.connections[connection.client_id] = connection
         self.by_user.setdefault(connection.user_id, set()).add(connection)
+        self.opened[connection.kind] = self.opened.get(connection.kind, 0) + 1
 
     def remove(self, connection: Connection) -> None:
-        self.connections.pop(connection.client_id, None)
+        known = self.connections.pop(connection.client_id, None) is not None
+        if known and connection.close_code is Close.SLOW_CONSUMER:
+            self.slow_consumer_closes += 1
         if not self.connections:
             self._empty.set()
         users = self.by_user.get(connection.user_id)

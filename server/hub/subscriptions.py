@@ -23,6 +23,7 @@ from server.hub.presence import PresenceStore
 from server.hub.subscription import SubscribeResult, Subscription
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ChannelError, ProtocolError
+from storage.redis import publish
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Subscriptions:
         self.presence = presence
         self.bus = bus
         self.fanout = fanout
+        self.recoveries = {True: 0, False: 0}  # subscribes from a cursor: recovered or not
 
     def parse_channel(self, name: object, ref: Any = None) -> Channel:
         try:
@@ -86,6 +88,7 @@ class Subscriptions:
             if wanted is not None:
                 recovery = await self.history.recover(name, wanted)
                 position, recovered, replay = recovery.position, recovery.recovered, recovery.replay
+                self.recoveries[recovered] += 1
             else:
                 position, recovered, replay = await self.history.position(name), True, []
             if channel.namespace.presence:
@@ -136,4 +139,4 @@ class Subscriptions:
             {"type": event, "channel": channel.name, "info": connection.info()}
         )
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.publish(self.history.bus_channel(channel.name), message)
+            await publish(self.redis, self.history.bus_channel(channel.name), message)

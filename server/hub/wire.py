@@ -12,6 +12,9 @@ both forms it writes:
                    b\\n\\n<binary frame>     a binary message (not in history)
 
 Each is read into a Delivery that carries its cursor, so nobody searches frames for one.
+Channel `c`'s bus is `{prefix}:bus:{c}`: the braces are the hash tag its history keys carry
+too, so on a Redis Cluster the script's keys and its SPUBLISH stay on one shard (ARGV[8] is
+PUBLISH on one Redis, SPUBLISH on a cluster: storage/redis.py).
 A direct message for one connection, wherever it is, is plain JSON on `{prefix}:direct`:
 {client_id, sender_id, admin, frame} (direct_message(); registry.py delivers it).
 """
@@ -42,7 +45,7 @@ if tonumber(ARGV[1]) > 0 then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[6], 'p\\n' .. cursor .. '\\n' .. frame)
+redis.call(ARGV[8], ARGV[6], 'p\\n' .. cursor .. '\\n' .. frame)
 return {offset, epoch}
 """
 
@@ -50,8 +53,20 @@ _PUBLICATION, _BINARY = b"p", b"b"
 
 
 def bus_prefix(redis_prefix: str) -> str:
-    """Channel `c` is fanned out on the pub/sub channel `<bus_prefix><c>`."""
-    return f"{redis_prefix}:bus:"
+    """Channel `c` is fanned out on the pub/sub channel `<bus_prefix><c>}` (bus_channel)."""
+    return f"{redis_prefix}:bus:{{"
+
+
+def bus_channel(prefix: str, channel: str) -> str:
+    """The pub/sub channel of `channel`, given bus_prefix(): hash-tagged like its history."""
+    return f"{prefix}{channel}}}"
+
+
+def channel_of(prefix: str, bus: str) -> str | None:
+    """The channel a bus channel carries, or None when it is not one (bus_channel's inverse)."""
+    if bus.startswith(prefix) and bus.endswith("}"):
+        return bus[len(prefix) : -1]
+    return None
 
 
 def publication_parts(
@@ -73,11 +88,17 @@ def publication_parts(
 
 
 def publish_args(
-    size: int, ttl_ms: int, epoch: str, parts: tuple[bytes, bytes], bus: str, at_ms: int
+    size: int,
+    ttl_ms: int,
+    epoch: str,
+    parts: tuple[bytes, bytes],
+    bus: str,
+    at_ms: int,
+    command: str = "PUBLISH",
 ) -> list[Any]:
     """PUBLISH_SCRIPT's ARGV: history size, lifetime, the epoch of a new history, the frame's
-    two parts, the bus channel, the time of the stream entry."""
-    return [size, ttl_ms, epoch, parts[0], parts[1], bus, at_ms]
+    two parts, the bus channel, the time of the stream entry, PUBLISH or SPUBLISH."""
+    return [size, ttl_ms, epoch, parts[0], parts[1], bus, at_ms, command]
 
 
 def event_message(event: dict[str, Any]) -> bytes:

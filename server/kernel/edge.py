@@ -12,6 +12,12 @@ line (a Bearer token, say) and logs it. aiohttp offers no hook for that answer
 (https://github.com/aio-libs/aiohttp/issues/3287, open), so `install()` makes aiohttp's
 `Server` build `EdgeRequestHandler`, a subclass whose `handle_error` answers the JSON envelope
 (431 `header_too_large`, 414 `uri_too_long`, 400 `bad_request`) and logs no request bytes.
+
+The parser never read the request's Origin, so these answers cannot carry the CORS headers
+of one origin (server/kernel/cors.py). When any origin is allowed (the app passes
+`edge_cors` in its handler_args) they say `Access-Control-Allow-Origin: *`, so a page of an
+allowed origin can read why its request was refused; they hold nothing but a fixed message
+and a fresh request id, so any other page reading them learns nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ log = logging.getLogger(__name__)
 # no-referrer rather than strict-origin-when-cross-origin: nothing here reads Referer, and
 # some URLs carry a single-use ticket (`/realtime/files/...?ticket=`) that must not leak.
 EDGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+# On the answers to requests the parser refused, when any cross-origin page is allowed.
+EDGE_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Request-ID",
+}
 
 # aiohttp's defaults, which RequestHandler applies when the app passes no handler_args.
 DEFAULT_LIMIT = 8190
@@ -57,10 +69,12 @@ class _BareResponse(web.Response):
 class EdgeRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering its own errors with the JSON envelope."""
 
-    __slots__ = ("_edge_field_limit", "_edge_line_limit")
+    __slots__ = ("_edge_cors", "_edge_field_limit", "_edge_line_limit")
 
     def __init__(self, manager: Any, **kwargs: Any) -> None:
+        cors = bool(kwargs.pop("edge_cors", False))  # ours, not aiohttp's: take it out first
         super().__init__(manager, **kwargs)
+        self._edge_cors = cors
         self._edge_field_limit = kwargs.get("max_field_size", DEFAULT_LIMIT)
         self._edge_line_limit = kwargs.get("max_line_size", DEFAULT_LIMIT)
 
@@ -77,7 +91,9 @@ class EdgeRequestHandler(RequestHandler):
             plain = super().handle_error(request, status, exc, message)
             code = "internal_error" if plain.status == 500 else "http_error"
             text = "internal server error" if plain.status == 500 else str(plain.reason)
-            return _envelope(plain.status, code, text, request.get(request_id_key))
+            return _envelope(
+                plain.status, code, text, request.get(request_id_key), cors=self._edge_cors
+            )
         if request.writer.output_size > 0:  # as aiohttp: the answer has begun, cannot replace it
             raise ConnectionError("response already started; cannot send the parse error")
         status, code, text = self._describe(exc)
@@ -86,7 +102,7 @@ class EdgeRequestHandler(RequestHandler):
         log.log(
             level, "refused a request from %s: %s (%s)", request.remote, code, type(exc).__name__
         )
-        return _envelope(status, code, text)
+        return _envelope(status, code, text, cors=self._edge_cors)
 
     def _describe(self, exc: HttpProcessingError) -> tuple[int, str, str]:
         if isinstance(exc, LineTooLong):
@@ -99,15 +115,17 @@ class EdgeRequestHandler(RequestHandler):
         return status, "bad_request", "the request is not valid HTTP"
 
 
-def _envelope(status: int, code: str, message: str, request_id: str | None = None) -> web.Response:
+def _envelope(
+    status: int, code: str, message: str, request_id: str | None = None, *, cors: bool = False
+) -> web.Response:
     """The envelope of server.kernel.errors; a fresh request id when no middleware gave one."""
     request_id = request_id or uuid.uuid4().hex
     body = {"error": {"code": code, "message": message, "request_id": request_id}}
+    headers = {"X-Request-ID": request_id, **EDGE_HEADERS}
+    if cors:
+        headers.update(EDGE_CORS_HEADERS)
     response = _BareResponse(
-        body=dumps(body),
-        status=status,
-        content_type="application/json",
-        headers={"X-Request-ID": request_id, **EDGE_HEADERS},
+        body=dumps(body), status=status, content_type="application/json", headers=headers
     )
     response.force_close()
     return response

@@ -7,9 +7,10 @@ import os
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 
 from server.kernel.addresses import Network, parse_networks
+from server.kernel.origins import Origins
 
 DEV_SECRET = "dev-only-secret-key-change-me-in-production"  # refused in production
 MIN_SECRET_LENGTH = 32
@@ -61,12 +62,43 @@ class AppSettings(BaseModel):
         description="When set, GET /metrics needs `Authorization: Bearer <token>` (401 "
         "otherwise). Empty: /metrics is open; set it wherever others can reach the port.",
     )
+    WORKER_METRICS_PORT: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the worker's own listener: GET /metrics (behind METRICS_TOKEN "
+        "like the server's) and GET /health (200 while consuming, else 503). 0: no listener. "
+        "`server run` gives its n-th worker this port + n - 1.",
+    )
+    WORKER_METRICS_HOST: str = Field(
+        "127.0.0.1",
+        description="Address the worker's metrics and health listener binds (0.0.0.0 in "
+        "containers).",
+    )
 
     TRUSTED_PROXIES: str = Field(
         "",
         description="Proxies you run (comma-separated addresses or networks, e.g. "
         "`127.0.0.1,10.0.0.0/8`): from them alone X-Forwarded-For names the client's address "
         "(login throttling, logs). Empty: the connection's own address, always.",
+    )
+
+    CORS_ALLOWED_ORIGINS: str = Field(
+        "",
+        # WS_ALLOWED_ORIGINS was this list for WebSockets alone: still read, deprecated.
+        validation_alias=AliasChoices("CORS_ALLOWED_ORIGINS", "WS_ALLOWED_ORIGINS"),
+        description="Comma-separated origins of pages on other sites that may call the API, "
+        "open event streams, upload files and open WebSockets (e.g. "
+        "`https://app.example.org`; scheme, host and port must match); `*`: any origin. "
+        "Empty: this server's own origin only. No cookies are used, so no credentials mode. "
+        "WS_ALLOWED_ORIGINS is a deprecated name for it.",
+    )
+    CORS_MAX_AGE: int = Field(
+        600,
+        ge=0,
+        le=86400,
+        description="Seconds a browser may cache a CORS preflight answer (Chromium caps it at "
+        "7200).",
     )
 
     # -- accounts and tokens -----------------------------------------------------------------
@@ -132,6 +164,12 @@ class AppSettings(BaseModel):
     @classmethod
     def _proxies_parse(cls, value: str) -> str:
         parse_networks(value)
+        return value
+
+    @field_validator("CORS_ALLOWED_ORIGINS")
+    @classmethod
+    def _origins_parse(cls, value: str) -> str:
+        Origins.parse(value)
         return value
 
     @cached_property

@@ -3,7 +3,9 @@ RabbitMQ (with the outbox relay), and the worker process."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class BackendSettings(BaseModel):
@@ -26,7 +28,13 @@ class BackendSettings(BaseModel):
 
     # -- Redis -------------------------------------------------------------------------------
     REDIS_URL: SecretStr = Field(
-        SecretStr("redis://localhost:6379/0"), description="Redis URL (may carry a password)."
+        SecretStr("redis://localhost:6379/0"),
+        description=(
+            "Redis URL (may carry a password). A Redis Cluster (Redis >= 7) is named by"
+            " `redis+cluster://[user:password@]host:7000[,host:7001...]` (`rediss+cluster://`"
+            " for TLS): the listed nodes are seeds, the others are discovered. Fan-out then"
+            " uses sharded pub/sub (docs/OPERATIONS.md, Redis Cluster)."
+        ),
     )
     REDIS_PREFIX: str = Field(
         "rt",
@@ -37,7 +45,18 @@ class BackendSettings(BaseModel):
     # -- RabbitMQ ----------------------------------------------------------------------------
     RABBITMQ_URL: SecretStr = Field(
         SecretStr("amqp://guest:guest@localhost:5672/"),
-        description="AMQP URL (carries the password; never logged).",
+        description="AMQP URL (carries the password; never logged). Several brokers, the "
+        "nodes of a cluster: their URLs separated by commas (a comma in a password is written "
+        "%2C); the server and the worker connect to the first that answers and move to the "
+        "next when it stops.",
+    )
+    AMQP_QUEUE_TYPE: Literal["classic", "quorum"] = Field(
+        "classic",
+        description="Type of the work, retry and dead-letter queues. `quorum` replicates them "
+        "over a cluster's nodes (use it with several brokers); `classic` is the default "
+        "because one broker gains nothing from replication, writes less, and queues declared "
+        "before this setting existed are classic: RabbitMQ cannot change an existing queue's "
+        "type (docs/OPERATIONS.md says how to switch).",
     )
     AMQP_PREFIX: str = Field(
         "rt",
@@ -81,6 +100,14 @@ class BackendSettings(BaseModel):
     TASK_MAX_SECONDS: float = Field(
         300.0, gt=0, description="Longest `seconds` POST /tasks/example accepts."
     )
+
+    @field_validator("RABBITMQ_URL")
+    @classmethod
+    def _amqp_urls(cls, value: SecretStr) -> SecretStr:
+        urls = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+        if not urls or not all(url.startswith(("amqp://", "amqps://")) for url in urls):
+            raise ValueError("one amqp:// or amqps:// URL, or several separated by commas")
+        return value
 
     @property
     def retry_delays_ms(self) -> tuple[int, ...]:

@@ -41,6 +41,9 @@ COMMON_ALIASES = {
     "TRUST_FORWARDED_FOR": "TRUSTED_PROXIES",  # the yes/no it replaced: now say which proxies
 }
 
+# Old names still read (a validation alias of the setting), with a warning to rename them.
+DEPRECATED_NAMES = {"WS_ALLOWED_ORIGINS": "CORS_ALLOWED_ORIGINS"}
+
 
 def _group(name: str) -> str | None:
     head, sep, _ = name.partition("_")
@@ -50,7 +53,7 @@ def _group(name: str) -> str | None:
 def likely_setting(name: str, known: Iterable[str]) -> str | None:
     """The setting `name` was probably meant to be, or None when it is not a lookalike."""
     known = sorted(known)
-    if name != name.upper() or name in known or name in FOREIGN_NAMES:
+    if name != name.upper() or name in known or name in FOREIGN_NAMES or name in DEPRECATED_NAMES:
         return None
     if name in COMMON_ALIASES and COMMON_ALIASES[name] in known:
         return COMMON_ALIASES[name]
@@ -92,3 +95,6 @@ def warn_misspelled_settings(known: Iterable[str], env_file: object) -> None:
     path = env_file if isinstance(env_file, str | Path) else None
     for name, where, intended in misspelled_settings(known, env_file=path):
         log.warning("%s is not a setting (%s); did you mean %s?", name, where, intended)
+    given = set(os.environ) | (set(dotenv_values(path)) if path and Path(path).is_file() else set())
+    for name in sorted({name.upper() for name in given} & set(DEPRECATED_NAMES)):
+        log.warning("%s is deprecated: it is read as %s; rename it", name, DEPRECATED_NAMES[name])

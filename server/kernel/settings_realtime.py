@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 
 class RealtimeSettings(BaseModel):
     # -- realtime (WebSocket, SSE, channels) --------------------------------------------------
-    WS_ALLOWED_ORIGINS: str = Field(
-        "",
-        description="Comma-separated Origins allowed to open WebSockets/SSE (e.g. "
-        "https://app.example.org); empty: same origin only; * allows any.",
-    )
+    # Which pages may open WebSockets and event streams: CORS_ALLOWED_ORIGINS (settings_app).
     WS_MAX_MESSAGE_SIZE: int = Field(
         1024 * 1024 + 64, ge=1024, description="Largest incoming WebSocket message (bytes)."
     )
@@ -95,6 +91,30 @@ class RealtimeSettings(BaseModel):
         description='STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.org:3478", '
         '"username": "u", "credential": "p"}]. Default none (no internet needed).',
     )
+    STUN_URLS: str = Field(
+        "",
+        description="Comma-separated STUN URLs handed to clients and the server peer "
+        "(GET /realtime/webrtc/ice-servers), e.g. stun:turn.example.org:3478.",
+    )
+    TURN_URLS: str = Field(
+        "",
+        description="Comma-separated TURN URLs of a coturn with `use-auth-secret`, e.g. "
+        "turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp; "
+        "each client and the server peer get credentials valid for TURN_TTL seconds.",
+    )
+    TURN_SECRET: SecretStr = Field(
+        SecretStr(""),
+        description="coturn's `static-auth-secret`: TURN credentials are derived from it "
+        "(TURN REST API); it is never sent to clients. Required with TURN_URLS; 32+ random "
+        "characters in production.",
+    )
+    TURN_TTL: int = Field(
+        86400,
+        ge=60,
+        le=7 * 86400,
+        description="Seconds a derived TURN credential stays valid; coturn refuses it after "
+        "that (keep it above the longest call: refreshes of a relay may need it too).",
+    )
     ICE_HOST_ADDRESSES: str = Field(
         "",
         description="Comma-separated local addresses the server peer gathers; empty: the "
@@ -124,6 +144,32 @@ class RealtimeSettings(BaseModel):
     def _ice_servers_parse(cls, value: str) -> str:
         ice_servers(value)
         return value
+
+    @field_validator("STUN_URLS", "TURN_URLS")
+    @classmethod
+    def _ice_urls_parse(cls, value: str, info: ValidationInfo) -> str:
+        schemes = ("stun:", "stuns:") if info.field_name == "STUN_URLS" else ("turn:", "turns:")
+        for url in url_list(value):
+            if not url.startswith(schemes) or len(url) <= len(url.split(":")[0]) + 1:
+                raise ValueError(f"{url!r} is not a {' or '.join(schemes)} URL")
+        return value
+
+    @model_validator(mode="after")
+    def _turn_needs_secret(self) -> RealtimeSettings:
+        secret = self.TURN_SECRET.get_secret_value()
+        if self.TURN_URLS.strip() and not secret:
+            raise ValueError("TURN_URLS needs TURN_SECRET (coturn's static-auth-secret)")
+        production = getattr(self, "ENVIRONMENT", None) == "production"  # in AppSettings
+        if production and self.TURN_URLS.strip() and (len(secret) < 32 or "dev-only" in secret):
+            raise ValueError(
+                "TURN_SECRET must be 32+ random characters when ENVIRONMENT=production"
+            )
+        return self
+
+
+def url_list(text: str) -> list[str]:
+    """A comma-separated list of URLs (STUN_URLS, TURN_URLS)."""
+    return [url.strip() for url in text.split(",") if url.strip()]
 
 
 def ice_servers(text: str) -> list[dict[str, Any]]:

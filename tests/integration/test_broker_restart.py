@@ -1,22 +1,53 @@
 """RabbitMQ itself stopped and started (`rabbitmqctl stop_app` / `start_app`) while tasks are
-queued: the relay and the worker reconnect and every task completes exactly once."""
+queued: the relay and the worker reconnect and every task completes exactly once, with
+classic queues and with quorum queues (AMQP_QUEUE_TYPE; each on its own queue names)."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiormq
 import pytest
 
+from server.kernel.settings import Settings
 from storage.db import transaction
+from tests.conftest import make_settings
 from tests.support.waiting import eventually
+from workers.broker.topology import Topology
 
 pytestmark = [pytest.mark.usefixtures("clean_tables"), pytest.mark.disruptive, pytest.mark.slow]
 
 
 def rabbitmqctl(ctl: str, action: str) -> None:
     subprocess.run([ctl, action], check=True, capture_output=True, timeout=120)
+
+
+QUEUE_TYPES = ["classic", "quorum"]
+
+
+@asynccontextmanager
+async def queue_type_settings(queue_type: str, base: Settings) -> AsyncIterator[Settings]:
+    """The session's settings with AMQP_QUEUE_TYPE set, on queues named for the type (a
+    queue's type cannot change); the queues are removed afterwards."""
+    custom = make_settings(
+        AMQP_QUEUE_TYPE=queue_type, AMQP_PREFIX=f"{base.AMQP_PREFIX}-{queue_type}"
+    )
+    yield custom
+    connection = await aiormq.connect(custom.RABBITMQ_URL.get_secret_value())
+    await Topology.from_settings(custom).delete(await connection.channel())
+    await connection.close()
+
+
+@pytest.fixture(params=QUEUE_TYPES)
+async def settings(
+    request: pytest.FixtureRequest, base_settings: Settings
+) -> AsyncIterator[Settings]:
+    async with queue_type_settings(request.param, base_settings) as custom:
+        yield custom
 
 
 async def test_every_task_completes_once_across_a_broker_restart(

@@ -1,5 +1,6 @@
 """RabbitMQ stopped (`rabbitmqctl stop_app`) while 1,000 messages are accepted, then started:
-the outbox relay publishes them all and the worker processes each exactly once.
+the outbox relay publishes them all and the worker processes each exactly once, with classic
+and with quorum queues (AMQP_QUEUE_TYPE).
 
 Disruptive: it stops the machine's shared RabbitMQ. Run it alone, on purpose:
     pytest tests/integration/test_messaging_broker_restart.py -m disruptive
@@ -8,11 +9,13 @@ Disruptive: it stops the machine's shared RabbitMQ. Run it alone, on purpose:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_broker_restart import rabbitmqctl
+from server.kernel.settings import Settings
+from tests.integration.test_broker_restart import QUEUE_TYPES, queue_type_settings, rabbitmqctl
 from tests.integration.test_messaging_support import count, marker, send
 from tests.support.accounts import Account
 from tests.support.waiting import eventually
@@ -21,6 +24,14 @@ from workers.client import MessageClient
 pytestmark = [pytest.mark.usefixtures("clean_tables"), pytest.mark.disruptive, pytest.mark.slow]
 
 MESSAGES = 1000
+
+
+@pytest.fixture(params=QUEUE_TYPES)
+async def settings(
+    request: pytest.FixtureRequest, base_settings: Settings
+) -> AsyncIterator[Settings]:
+    async with queue_type_settings(request.param, base_settings) as custom:
+        yield custom
 
 
 @pytest.mark.timeout(400)

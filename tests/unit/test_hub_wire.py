@@ -41,7 +41,7 @@ def test_the_script_completes_the_parts_into_the_publication_frame() -> None:
 
 def test_the_script_is_given_its_arguments_in_order() -> None:
     args = wire.publish_args(200, 600_000, "ep", (b"h", b"t"), "p:bus:public:a", 123)
-    assert args == [200, 600_000, "ep", b"h", b"t", "p:bus:public:a", 123]
+    assert args == [200, 600_000, "ep", b"h", b"t", "p:bus:public:a", 123, "PUBLISH"]
     used = {int(index) for index in re.findall(r"ARGV\[(\d+)\]", wire.PUBLISH_SCRIPT)}
     assert used == set(range(1, len(args) + 1))
 

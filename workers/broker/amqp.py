@@ -6,6 +6,13 @@ again. Callers that need the broker await `wait_connected()`, which raises after
 
 While the broker is unreachable it retries at least once a second and logs through
 `outages.OutageLog` (one line as an outage starts, a summary a minute, one as it ends).
+
+The URL may name several brokers, comma-separated (the nodes of a cluster): each attempt
+tries them in turn from the one last used, and a connection lost moves on to the next, so
+a node that stops costs one reconnection. A `BrokerMisconfigured` error from a callback (a
+queue that exists with another type) is logged once, in one line saying what to do, then
+retried quietly every `MISCONFIGURED_RETRY` seconds: no crash loop, and it recovers by
+itself once the operator has acted.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ import aiormq
 from aiohttp import web
 from yarl import URL
 
-from workers.broker.outages import RETRY_CAP, OutageLog, backoff_delays, quiet_connect_failures
+from workers.broker.outages import (
+    RETRY_CAP,
+    OutageLog,
+    backoff_delays,
+    broker_address,
+    broker_urls,
+    quiet_connect_failures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +43,7 @@ OnConnect = Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]
 OnDisconnect = Callable[[], None]
 
 CLOSE_TIMEOUT = 2.0
+MISCONFIGURED_RETRY = 15.0  # seconds between two set-ups while the broker is misconfigured
 
 
 def safe_url(url: str) -> str:
@@ -68,8 +83,22 @@ def persistent_copy(
     )
 
 
+async def connect_any(url: str) -> aiormq.abc.AbstractConnection:
+    """One unsupervised connection (a command's) to the first of the brokers that answers."""
+    urls = broker_urls(url)
+    for candidate in urls[:-1]:
+        with contextlib.suppress(OSError, aiormq.exceptions.AMQPError):
+            return await aiormq.connect(candidate)
+    return await aiormq.connect(urls[-1])
+
+
 class BrokerUnavailable(Exception):
     """RabbitMQ could not be reached within the wait."""
+
+
+class BrokerMisconfigured(Exception):
+    """The broker refuses the set-up, and retrying alone cannot help: the message says what
+    the operator should do."""
 
 
 class AmqpConnection:
@@ -81,7 +110,8 @@ class AmqpConnection:
         connect_timeout: float = 5.0,
         max_backoff: float = RETRY_CAP,
     ) -> None:
-        self._url = url
+        self._urls = broker_urls(url)
+        self._current = 0  # index of the broker to try first
         self.name = name
         self._connect_timeout = connect_timeout
         self._max_backoff = max_backoff
@@ -93,6 +123,7 @@ class AmqpConnection:
         self.connects = 0
         self._closing = False
         self._stop = asyncio.Event()
+        self._misconfigured: str | None = None  # the reason last logged
         self._outage = OutageLog(name, url)
         quiet_connect_failures()
 
@@ -101,6 +132,11 @@ class AmqpConnection:
 
     def on_disconnect(self, callback: OnDisconnect) -> None:
         self._on_disconnect.append(callback)
+
+    @property
+    def url(self) -> str:
+        """The broker connected to, or tried first next."""
+        return self._urls[self._current]
 
     def is_closing(self) -> bool:
         return self._closing
@@ -147,11 +183,25 @@ class AmqpConnection:
             delays = backoff_delays(cap=self._max_backoff)
 
     async def _connect(self) -> aiormq.abc.AbstractConnection:
+        """Try every broker once, from the current one; the first that answers is current.
+        With several, the error names each address."""
+        errors: list[str] = []
+        for _ in self._urls:
+            try:
+                return await self._connect_to(self.url)
+            except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as error:
+                if len(self._urls) == 1:
+                    raise
+                errors.append(f"{broker_address(self.url)}: {type(error).__name__}: {error}")
+                self._current = (self._current + 1) % len(self._urls)
+        raise ConnectionError("; ".join(errors))
+
+    async def _connect_to(self, url: str) -> aiormq.abc.AbstractConnection:
         """Open a connection within the timeout. aiormq may not honour a cancellation in the
         middle of its handshake, so the attempt runs shielded: on cancellation we return at
         once and a callback closes the connection if the abandoned attempt still succeeds."""
         attempt: asyncio.Future[aiormq.abc.AbstractConnection] = asyncio.ensure_future(
-            aiormq.connect(self._url, client_properties={"connection_name": self.name})
+            aiormq.connect(url, client_properties={"connection_name": self.name})
         )
         try:
             return await asyncio.wait_for(asyncio.shield(attempt), self._connect_timeout)
@@ -170,14 +220,15 @@ class AmqpConnection:
                 return
             self.connects += 1
             self.last_error = None
+            self._misconfigured = None
             self._ready.set()
             if self._outage.active:
-                self._outage.recovered()
+                self._outage.recovered(self.url)
             else:
                 log.info(
                     "%s connected to RabbitMQ at %s%s",
                     self.name,
-                    safe_url(self._url),
+                    safe_url(self.url),
                     " (recovered)" if self.connects > 1 else "",
                 )
             stopped = asyncio.ensure_future(self._stop.wait())
@@ -190,7 +241,17 @@ class AmqpConnection:
             if self.is_closing():
                 return
             self.last_error = "connection closed"
-            self._outage.lost()
+            self._outage.lost(self.url)
+            self._current = (self._current + 1) % len(self._urls)  # this one may be down
+        except BrokerMisconfigured as error:
+            if self.is_closing():
+                return
+            self.last_error = str(error)
+            if self._misconfigured != self.last_error:
+                self._misconfigured = self.last_error
+                log.error("%s: RabbitMQ refused the set-up: %s", self.name, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), MISCONFIGURED_RETRY)
         except Exception as error:  # aiormq raises bare Exception for a channel closed under it
             if self.is_closing():
                 return

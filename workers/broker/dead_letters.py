@@ -16,7 +16,7 @@ import aiormq
 from pamqp.commands import Basic
 
 from server.kernel.settings import Settings
-from workers.broker.amqp import persistent_copy
+from workers.broker.amqp import connect_any, persistent_copy
 from workers.broker.kinds import CONCERNS
 from workers.broker.redelivery import HEADERS
 from workers.broker.topology import Topology
@@ -26,7 +26,7 @@ DROPPED_HEADERS = (*HEADERS, "x-death")  # x-death: RabbitMQ's own record of dea
 
 @asynccontextmanager
 async def _channel(settings: Settings) -> AsyncIterator[aiormq.abc.AbstractChannel]:
-    connection = await aiormq.connect(settings.RABBITMQ_URL.get_secret_value())
+    connection = await connect_any(settings.RABBITMQ_URL.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
         await Topology.from_settings(settings).declare(channel)

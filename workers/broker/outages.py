@@ -4,8 +4,11 @@
 connection is back within about a second of the broker. `OutageLog` turns the attempts into
 three kinds of line: one WARNING when an outage starts (host:port, never the password, and
 that it retries), a summary at most every `SUMMARY_EVERY` seconds, one INFO when it ends.
-aiormq logs an ERROR of its own for every failed attempt, and a traceback when a live
-connection drops; `quiet_connect_failures()` filters out exactly those two records.
+With several brokers (`broker_urls`) an attempt tries each in turn and fails only when
+none answers; the lines name every address, and the one connected to in the end.
+aiormq logs an ERROR of its own for every failed attempt, a traceback when a live
+connection drops, and an ERROR when a stopping broker closes it; `quiet_connect_failures()`
+filters out exactly those three records.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ log = logging.getLogger("workers.broker.amqp")  # the connection's own logger, o
 
 RETRY_CAP = 1.0  # the longest wait between two connection attempts, in seconds
 SUMMARY_EVERY = 60.0  # seconds between two "still unreachable" lines
+CONNECTION_FORCED = 320  # the reply code of a broker closing its connections as it stops
 
 START_HINT = (
     "start it with `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`), "
@@ -28,11 +32,24 @@ START_HINT = (
 )
 
 
+def broker_urls(value: str) -> list[str]:
+    """The brokers of RABBITMQ_URL: one AMQP URL, or several separated by commas (the nodes
+    of a cluster, tried in turn; a comma inside a password is written %2C)."""
+    urls = [part.strip() for part in value.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("RABBITMQ_URL names no broker")
+    return urls
+
+
 def broker_address(url: str) -> str:
-    """`host:port` of an AMQP URL, for log lines (never the credentials)."""
-    parsed = URL(url)
-    port = parsed.port or (5671 if parsed.scheme == "amqps" else 5672)
-    return f"{parsed.host}:{port}"
+    """`host:port` of an AMQP URL (of each, comma-separated, for several), for log lines
+    (never the credentials)."""
+    addresses = []
+    for one in broker_urls(url):
+        parsed = URL(one)
+        port = parsed.port or (5671 if parsed.scheme == "amqps" else 5672)
+        addresses.append(f"{parsed.host}:{port}")
+    return ", ".join(addresses)
 
 
 def backoff_delays(
@@ -75,13 +92,13 @@ class OutageLog:
         self._started = self._reported = self._clock()
         self.attempts = 0
 
-    def lost(self) -> None:
-        """The open connection closed under us."""
+    def lost(self, url: str | None = None) -> None:
+        """The open connection (to `url`, one of several brokers) closed under us."""
         self._start()
         log.warning(
             "%s lost its RabbitMQ connection to %s; retrying every second until it is back",
             self._name,
-            self._address,
+            broker_address(url) if url is not None else self._address,
         )
 
     def failed(self, error: str) -> None:
@@ -108,8 +125,8 @@ class OutageLog:
                 error,
             )
 
-    def recovered(self) -> None:
-        """Connected (and set up) again."""
+    def recovered(self, url: str | None = None) -> None:
+        """Connected (and set up) again, to `url` (one of several brokers)."""
         if self._started is None:
             return
         log.info(
@@ -117,17 +134,19 @@ class OutageLog:
             self._name,
             self._clock() - self._started,
             self.attempts,
-            self._address,
+            broker_address(url) if url is not None else self._address,
         )
         self._started = None
 
 
 class _QuietConnectFailures(logging.Filter):
-    """Drops the two aiormq records that only repeat what `OutageLog` says: the ERROR
+    """Drops the aiormq records that only repeat what `OutageLog` says: the ERROR
     "error when creating transport" before every failed connection attempt (the error is
-    raised to `AmqpConnection.run()`), and the WARNING with a traceback when a live
-    connection's socket drops (reset or end of stream). Every other aiormq record passes,
-    including a reader that died of a malformed frame."""
+    raised to `AmqpConnection.run()`), the WARNING with a traceback when a live
+    connection's socket drops (reset or end of stream), and the ERROR "Unexpected connection
+    close" when the broker closes it because it stops (CONNECTION_FORCED, `rabbitmqctl
+    stop_app`). Every other aiormq record passes, including a reader that died of a
+    malformed frame or a connection closed for another reason."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The message templates of aiormq 7.2 connection.py.
@@ -135,6 +154,9 @@ class _QuietConnectFailures(logging.Filter):
             return False
         if record.msg == "Cancelling cause reader exited abnormally" and record.exc_info:
             return not isinstance(record.exc_info[1], ConnectionError | EOFError)
+        if str(record.msg).startswith("Unexpected connection close from remote"):
+            args = record.args if isinstance(record.args, tuple) else ()
+            return args[1:2] != (CONNECTION_FORCED,)  # a broker (node) shutting down
         return True
 
 

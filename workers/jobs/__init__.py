@@ -7,4 +7,5 @@ any other exception is retried with backoff, up to WORKER_MAX_ATTEMPTS.
 
     context.py   JobContext, JobMessage, PoisonMessage: what every job shares
     registry.py  which job runs each message kind
+    failures.py  which failures no retry can help (dead-lettered at once)
 """

@@ -127,6 +127,7 @@ class Acceptor:
     def __init__(self, pool: Pool, topology: Topology) -> None:
         self._pool = pool
         self._topology = topology
+        self.accepted = 0  # new messages recorded (not idempotent repeats), for the metrics
         self._batches: Coalescer[messages.NewMessage, bool | None] = Coalescer(
             self._write, name="message-acceptor", isolate=(IntegrityViolation, InvalidData)
         )
@@ -144,6 +145,7 @@ class Acceptor:
         )
         created = await self._batches.submit(new)
         if created:
+            self.accepted += 1
             return Accepted(new.id, created=True)
         if created is None:
             assert new.user_id is not None

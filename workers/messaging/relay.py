@@ -43,6 +43,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._channel: aiormq.abc.AbstractChannel | None = None
         self._closing = False
+        self.relayed = 0  # outbox rows published and confirmed, for the metrics
+        self.postponed = 0  # rows the broker refused, to be tried again
         amqp.on_connect(self._open_channel)
         amqp.on_disconnect(self._forget_channel)
 
@@ -131,6 +133,8 @@ class OutboxRelay:
                 _end(span, result)
             sent = [row["id"] for row, result in zip(rows, results, strict=True) if result is None]
             await outbox.delete(conn, sent)
+            self.relayed += len(sent)
+            self.postponed += len(rows) - len(sent)
             for row, result in zip(rows, results, strict=True):
                 if result is not None:
                     delay = timedelta(seconds=min(60, 2 ** min(row["attempts"], 6)))

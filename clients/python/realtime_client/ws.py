@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from realtime_client import files
-from realtime_client._auth import Credential
+from realtime_client import files, webrtc
+from realtime_client._auth import Credential, credentials
 from realtime_client._cursors import ChannelCursors
 from realtime_client._socket import ReconnectingSocket, json_request
 from realtime_client.binary import BinaryFrameError, BinaryMessage
@@ -283,3 +283,16 @@ class WSClient(ReconnectingSocket):
         if candidate is not None:
             frame["candidate"] = candidate
         await self._send(json.dumps(frame, ensure_ascii=False))
+
+    async def ice_servers(self) -> list[dict[str, Any]]:
+        """STUN/TURN servers for a new peer connection, with a fresh TURN credential
+        (GET /realtime/webrtc/ice-servers). Needs `token` or `api_key`: a ticket
+        authenticates the socket only."""
+        token, api_key, _ = self._credentials
+        auth, _ = await credentials(token, api_key, None)
+        headers = {**self._headers, **auth}
+        url = webrtc.ice_servers_url(self.url)
+        if self._session is not None and not self._session.closed:
+            return await webrtc.fetch_ice_servers(self._session, url, headers, self._timeout)
+        async with aiohttp.ClientSession() as session:
+            return await webrtc.fetch_ice_servers(session, url, headers, self._timeout)

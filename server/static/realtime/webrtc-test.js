@@ -1,14 +1,16 @@
 // /realtime/webrtc/test: signaling on /realtime/webrtc/signaling (signaling/protocol.py):
 // rooms and their participants, the server peer (camera echo, data channels `echo` and
-// `public:webrtc-lobby`), and peer-to-peer calls between members of the room.
+// `public:webrtc-lobby`), and peer-to-peer calls between members of the room; STUN/TURN
+// servers (short-lived TURN credentials) from /realtime/webrtc/ice-servers.
 'use strict';
 
 const { $, log, setStatus } = RT;
 const SERVER = 'server';
 const CHAT = 'public:webrtc-lobby';
-const RTC_CONFIG = { iceServers: [] }; // no STUN/TURN: peers on this machine or its network
+const ICE_REFRESH_MS = 10 * 60 * 1000; // fetch a new TURN credential this long before expiry
 
 let ws = null;
+let ice = { iceServers: [], expiresAt: null }; // GET /realtime/webrtc/ice-servers
 let room = null; // the room joined, by id
 const participants = new Map(); // peer_id -> user_id, everyone in the room but us
 let camera = null; // the getUserMedia promise, asked once and shared by every connection
@@ -31,6 +33,30 @@ function updateButtons() {
   }
 }
 
+// -- ICE servers --------------------------------------------------------------------------
+
+// STUN/TURN servers from the server, with a TURN credential valid for TURN_TTL seconds
+// (none configured: an empty list, fine on one machine or a LAN). The log shows URLs only.
+async function loadIceServers() {
+  const result = await RT.api('GET', '/realtime/webrtc/ice-servers');
+  ice = { iceServers: result.ice_servers, expiresAt: result.expires_at };
+  const urls = result.ice_servers.flatMap((server) => [].concat(server.urls));
+  $('ice-servers').textContent = urls.length ? urls.join(', ') : 'none';
+}
+
+// Fetches a new credential when the one we have is about to expire; true if it did.
+async function freshIceServers() {
+  if (ice.expiresAt === null || ice.expiresAt * 1000 - Date.now() > ICE_REFRESH_MS) return false;
+  await loadIceServers();
+  return true;
+}
+
+// "relay only" forces TURN (iceTransportPolicy "relay"), as behind a strict firewall.
+const rtcConfig = () => ({
+  iceServers: ice.iceServers,
+  iceTransportPolicy: $('relay-only').checked ? 'relay' : 'all',
+});
+
 // -- signaling ----------------------------------------------------------------------------
 
 // SDP is long: the log shows its size only.
@@ -50,6 +76,7 @@ async function connect() {
   if (ws !== null) return;
   $('connect-button').disabled = true;
   try {
+    await loadIceServers();
     const ticket = encodeURIComponent(await RT.ticket());
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(`${scheme}//${location.host}/realtime/webrtc/signaling?ticket=${ticket}`);
@@ -232,7 +259,7 @@ function renderParticipants() {
 
 async function sendCameraToServer() {
   if (server !== null) return;
-  const pc = new RTCPeerConnection(RTC_CONFIG);
+  const pc = new RTCPeerConnection(rtcConfig());
   server = { pc, echo: null, chat: null };
   updateButtons();
   showState(pc, $('server-state'));
@@ -241,6 +268,7 @@ async function sendCameraToServer() {
   server.chat = dataChannel(pc, CHAT, $('chat-state'), onChat);
   const flush = trickle(pc, SERVER);
   try {
+    if (await freshIceServers()) pc.setConfiguration(rtcConfig());
     const stream = await getCamera();
     for (const track of stream.getTracks()) pc.addTrack(track, stream);
     await pc.setLocalDescription(await pc.createOffer());
@@ -334,7 +362,7 @@ function onChat(data) {
 
 function newCall(peerId) {
   hangUp(peerId); // an offer for a call we have replaces it
-  const pc = new RTCPeerConnection(RTC_CONFIG);
+  const pc = new RTCPeerConnection(rtcConfig());
   const call = { pc, chain: Promise.resolve(), flush: trickle(pc, peerId) };
   calls.set(peerId, call);
 
@@ -366,6 +394,7 @@ function inCall(call, step) {
 function startCall(peerId) {
   const call = newCall(peerId);
   inCall(call, async () => {
+    if (await freshIceServers()) call.pc.setConfiguration(rtcConfig());
     const stream = await getCamera();
     for (const track of stream.getTracks()) call.pc.addTrack(track, stream);
     await call.pc.setLocalDescription(await call.pc.createOffer());
@@ -378,6 +407,7 @@ function startCall(peerId) {
 function answerCall(frame) {
   const call = newCall(frame.from);
   inCall(call, async () => {
+    if (await freshIceServers()) call.pc.setConfiguration(rtcConfig());
     await call.pc.setRemoteDescription({ type: 'offer', sdp: frame.sdp });
     const stream = await getCamera();
     for (const track of stream.getTracks()) call.pc.addTrack(track, stream);
