@@ -104,7 +104,7 @@ class Bridge:
             await self._publish(await self.inbox.get())
 
     async def _publish(self, message: str | bytes) -> None:
-        self.bytes_received += len(message)  # characters for text: close enough to bytes
+        self.bytes_received += len(message.encode() if isinstance(message, str) else message)
         if not self.publishes.take():
             self._send_error("rate_limited", "publishing too fast; slow down")
             return

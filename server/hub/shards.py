@@ -184,6 +184,11 @@ def _node_client(node: Any) -> Redis:
         password=kwargs.get("password"),
         ssl=kwargs.get("connection_class") is SSLConnection,
         socket_connect_timeout=kwargs.get("socket_connect_timeout", 3),
+        # A master that vanishes without a reset (host down, network split) must still be
+        # noticed: keepalive, and a PING while the subscription is quiet (as the single
+        # Redis client does), whose failure reaches the bus as a lost shard.
+        socket_keepalive=True,
+        health_check_interval=10,
         client_name=kwargs.get("client_name"),
         retry=Retry(NoBackoff(), 0),
     )

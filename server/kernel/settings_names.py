@@ -97,4 +97,9 @@ def warn_misspelled_settings(known: Iterable[str], env_file: object) -> None:
         log.warning("%s is not a setting (%s); did you mean %s?", name, where, intended)
     given = set(os.environ) | (set(dotenv_values(path)) if path and Path(path).is_file() else set())
     for name in sorted({name.upper() for name in given} & set(DEPRECATED_NAMES)):
-        log.warning("%s is deprecated: it is read as %s; rename it", name, DEPRECATED_NAMES[name])
+        log.warning(
+            "%s is deprecated: it is read as %s, which also allows those origins "
+            "cross-origin REST access (CORS); rename it",
+            name,
+            DEPRECATED_NAMES[name],
+        )

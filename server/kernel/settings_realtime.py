@@ -89,7 +89,10 @@ class RealtimeSettings(BaseModel):
     ICE_SERVERS: str = Field(
         "[]",
         description='STUN/TURN servers as JSON, e.g. [{"urls": "turn:turn.example.org:3478", '
-        '"username": "u", "credential": "p"}]. Default none (no internet needed).',
+        '"username": "u", "credential": "p"}]. Default none (no internet needed). Used by the '
+        "server peer and given as they are to every signed-in client (GET "
+        "/realtime/webrtc/ice-servers): a static TURN password here is public to your users; "
+        "prefer TURN_SECRET's short-lived credentials.",
     )
     STUN_URLS: str = Field(
         "",

@@ -83,13 +83,17 @@ def persistent_copy(
     )
 
 
+COMMAND_CONNECT_TIMEOUT = 10.0  # a broker that drops packets must not hang a command
+
+
 async def connect_any(url: str) -> aiormq.abc.AbstractConnection:
-    """One unsupervised connection (a command's) to the first of the brokers that answers."""
+    """One unsupervised connection (a command's) to the first of the brokers that answers
+    within COMMAND_CONNECT_TIMEOUT."""
     urls = broker_urls(url)
     for candidate in urls[:-1]:
-        with contextlib.suppress(OSError, aiormq.exceptions.AMQPError):
-            return await aiormq.connect(candidate)
-    return await aiormq.connect(urls[-1])
+        with contextlib.suppress(OSError, TimeoutError, aiormq.exceptions.AMQPError):
+            return await asyncio.wait_for(aiormq.connect(candidate), COMMAND_CONNECT_TIMEOUT)
+    return await asyncio.wait_for(aiormq.connect(urls[-1]), COMMAND_CONNECT_TIMEOUT)
 
 
 class BrokerUnavailable(Exception):
