@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help venv lock packages run dev serve worker test test-fast test-e2e test-cov lint format \
         check-architecture db-ensure db-create db-info db-migrate migrate-safe migrate-status \
-        settings-docs bench clean clean-dry pre-commit-run node-peers
+        settings-docs bench clean clean-dry pre-commit-run node-peers js-sdk test-js sdk-static
 
 help: ## list the targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 26
@@ -65,16 +65,39 @@ $(PEERS)/node_modules/.package-lock.json: $(PEERS)/package-lock.json
 	npm ci --prefix $(PEERS) --no-audit --no-fund
 	@touch $@
 
-test: venv packages node-peers ## run every test (real services, Chromium, nginx, coturn, native peers)
+# The TypeScript client SDK (clients/js: typescript and @types/node, the exact versions in its
+# package-lock.json), installed again when that lock file changes and built (tsc -> dist/)
+# when a source changes.
+JS_SDK := clients/js
+js-sdk: $(JS_SDK)/dist/index.js ## install and build the TypeScript SDK (npm ci, npm run build)
+
+$(JS_SDK)/node_modules/.package-lock.json: $(JS_SDK)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "The TypeScript SDK needs Node.js 20+ and npm. Install with:  sudo apt-get install -y nodejs npm" >&2; \
+	  exit 1; }
+	npm ci --prefix $(JS_SDK) --no-audit --no-fund
+	@touch $@
+
+$(JS_SDK)/dist/index.js: $(JS_SDK)/node_modules/.package-lock.json $(JS_SDK)/tsconfig.json $(wildcard $(JS_SDK)/src/*.ts)
+	npm run build --prefix $(JS_SDK)
+	@touch $@
+
+sdk-static: js-sdk ## rebuild server/static/sdk (the SDK's ES modules the pages load, committed) from clients/js/src
+	npm run build:static --prefix $(JS_SDK)
+
+test-js: venv js-sdk ## the TypeScript SDK's tests against a real server (node --test, Chromium)
+	$(BIN)/pytest tests/e2e/test_js_sdk.py $(PYTEST_ARGS)
+
+test: venv packages node-peers js-sdk ## run every test (real services, Chromium, nginx, coturn, native peers)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: venv node-peers ## unit and integration tests, without processes, browsers or broker restarts
 	$(BIN)/pytest -m "not e2e and not slow and not disruptive" $(PYTEST_ARGS)
 
-test-e2e: venv packages ## only the tests that start processes or a browser
+test-e2e: venv packages node-peers js-sdk ## only the tests that start processes or a browser
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-test-cov: venv packages node-peers ## every test, with a coverage report (fails under 80%)
+test-cov: venv packages node-peers js-sdk ## every test, with a coverage report (fails under 80%)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=html $(PYTEST_ARGS)
 
 lint: venv ## ruff, formatting check, mypy strict, architecture contracts, generated docs
@@ -83,6 +106,9 @@ lint: venv ## ruff, formatting check, mypy strict, architecture contracts, gener
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(PY) -m server settings-docs --check
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory js-sdk && npm run --silent check:static --prefix $(JS_SDK); \
+	else echo "npm is missing: server/static/sdk not compared with a fresh build of clients/js"; fi
 
 format: venv ## format and autofix
 	$(BIN)/ruff format .

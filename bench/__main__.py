@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import platform
 import signal
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -40,6 +41,17 @@ def _parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--database", default="realtime_bench", help="POSTGRES_DB to use")
     parser.add_argument("--prefix", default="bench", help="REDIS_PREFIX and AMQP_PREFIX")
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT); default 1",
+    )
+    parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="start a local Redis Cluster (3 masters, 3 replicas; redis-server) for the run",
+    )
     return parser
 
 
@@ -83,6 +95,20 @@ def _run(harness: Harness, chosen: Sequence[Scenario], options: Options) -> list
         return asyncio.run(_run_all(harness, chosen, options))
 
 
+@contextlib.contextmanager
+def _redis_cluster() -> Iterator[str]:
+    """The tests' Redis Cluster (tests/support/redis_cluster.py), started for this run: its
+    REDIS_URL while it runs, its processes and files gone afterwards."""
+    from tests.support.redis_cluster import start_cluster
+
+    print("starting a Redis Cluster (6 redis-server processes)...", file=sys.stderr, flush=True)
+    nodes = start_cluster()
+    try:
+        yield nodes.url
+    finally:
+        nodes.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     scenarios = load()
     args = _parser(scenarios).parse_args(argv)
@@ -98,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.connections < 1 or args.warmup < 0:
         print("--duration and --connections must be positive", file=sys.stderr)
         return 2
+    if args.server_processes < 1:
+        print("--server-processes must be at least 1", file=sys.stderr)
+        return 2
     chosen = [scenarios[name] for name in (args.scenario or list(scenarios))]
     options = Options(args.duration, args.connections, args.warmup, args.generator)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -105,9 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     machine = system.Machine.describe()
     started = time.time()
     try:
-        with Harness(
-            database=args.database, prefix=args.prefix, log_dir=RESULTS_DIR / f"{stamp}-logs"
-        ) as harness:
+        with contextlib.ExitStack() as stack:
+            redis_url = stack.enter_context(_redis_cluster()) if args.redis_cluster else None
+            harness = stack.enter_context(
+                Harness(
+                    database=args.database,
+                    prefix=args.prefix,
+                    log_dir=RESULTS_DIR / f"{stamp}-logs",
+                    server_processes=args.server_processes,
+                    redis_url=redis_url,
+                )
+            )
             results = _run(harness, chosen, options)
             notes = list(harness.notes)
     except HarnessError as error:

@@ -68,8 +68,17 @@ def _child_setup(cpus: set[int] | None) -> Callable[[], None]:
 
 
 class Harness:
-    def __init__(self, *, database: str, prefix: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        database: str,
+        prefix: str,
+        log_dir: Path,
+        server_processes: int = 1,
+        redis_url: str | None = None,
+    ) -> None:
         self.database = database
+        self.server_processes = server_processes
         self.prefix = prefix
         self.log_dir = log_dir
         self.port = system.free_port()
@@ -88,20 +97,26 @@ class Harness:
             DEBUG="false",
             PYTHONUNBUFFERED="1",
         )
+        backends: dict[str, str] = {}
+        if redis_url is not None:
+            self.env["REDIS_URL"] = backends["REDIS_URL"] = redis_url
         try:
             self.settings: Settings = load_settings(
-                POSTGRES_DB=database, REDIS_PREFIX=prefix, AMQP_PREFIX=prefix
+                POSTGRES_DB=database, REDIS_PREFIX=prefix, AMQP_PREFIX=prefix, **backends
             )
         except ConfigError as error:
             raise HarnessError(str(error)) from None
         self.dsn = dsn(self.settings)
         cpus = system.allowed_cpus()
         self.all_cpus = set(cpus)
-        self.server_cpus: set[int] | None = {cpus[0]} if len(cpus) >= 2 else None
-        self.client_cpus: set[int] | None = {cpus[1]} if len(cpus) >= 2 else None
+        # One server process: it on one core, the generator on another. More processes than
+        # the cores left for them: nothing pinned (the kernel shares the cores).
+        pinned = len(cpus) >= server_processes + 1
+        self.server_cpus: set[int] | None = {cpus[0]} if pinned else None
+        self.client_cpus: set[int] | None = {cpus[-1]} if pinned else None
         self.notes: list[str] = []
         self.idle_busy_pct = 0.0
-        self.server: subprocess.Popen[bytes] | None = None
+        self.servers: list[subprocess.Popen[bytes]] = []
         self.worker: subprocess.Popen[bytes] | None = None
         self._logs: list[IO[bytes]] = []
 
@@ -147,19 +162,38 @@ class Harness:
                 f"{min(self.client_cpus)}; worker, PostgreSQL, Redis, RabbitMQ unpinned"
             )
         else:
-            self.notes.append("only one CPU available: nothing pinned, figures share one core")
+            self.notes.append(
+                f"{self.server_processes} server process(es) on {len(self.all_cpus)} CPU(s): "
+                "nothing pinned, the server, the generator and the services share the cores"
+            )
+        if self.server_processes > 1:
+            self.notes.append(
+                f"{self.server_processes} server processes on one port (SO_REUSEPORT: the "
+                "kernel spreads the connections); server CPU is their sum"
+            )
+        if "REDIS_URL" in self.env and self.env["REDIS_URL"].startswith("redis+cluster://"):
+            self.notes.append(f"Redis Cluster: {self.env['REDIS_URL']}")
         # uploaded benchmark files (256 MB each) go to a directory of their own
         self.upload_dir = tempfile.mkdtemp(prefix="bench-uploads-")
         self.env["UPLOAD_DIR"] = self.upload_dir
-        self.server = self._spawn(
-            "server", ["serve", "--host", "127.0.0.1", "--port", str(self.port)], self.server_cpus
-        )
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.server_processes > 1:
+            serve.append("--reuse-port")
+        self.servers = [
+            self._spawn(f"server-{n}" if n else "server", serve, self.server_cpus)
+            for n in range(self.server_processes)
+        ]
         self.worker = self._spawn("worker", None, self.all_cpus)
         if self.client_cpus:
             system.pin_all_threads(os.getpid(), self.client_cpus)
         self.wait_ready()
         if self.server_cpus:  # set before exec and inherited by every thread; re-check
-            system.pin_all_threads(self.server.pid, self.server_cpus)
+            system.pin_all_threads(self.servers[0].pid, self.server_cpus)
+
+    @property
+    def server(self) -> subprocess.Popen[bytes] | None:
+        """The first server process (the only one unless --server-processes)."""
+        return self.servers[0] if self.servers else None
 
     @staticmethod
     def measure_background(seconds: float = 1.0) -> float:
@@ -215,7 +249,10 @@ class Harness:
             try:
                 url = f"{self.base_url}/health/ready"  # http://127.0.0.1, built here
                 with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
+                    # one process answered; with several, each must have its socket too
+                    if answer.status == 200 and all(
+                        system.listens_on(child.pid, self.port) for child in self.servers
+                    ):
                         return
             except urllib.error.HTTPError as error:
                 last = f"HTTP {error.code}: {error.read()[:300]!r}"
@@ -225,13 +262,14 @@ class Harness:
         raise HarnessError(f"/health/ready did not answer 200 in {READY_TIMEOUT:.0f}s ({last})")
 
     def check_alive(self) -> None:
-        for name, child in (("server", self.server), ("worker", self.worker)):
+        named = [(f"server-{n}" if n else "server", s) for n, s in enumerate(self.servers)]
+        for name, child in [*named, ("worker", self.worker)]:
             if child is not None and child.poll() is not None:
                 tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-1500:]
                 raise HarnessError(f"{name} exited with code {child.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        children = [c for c in (self.server, self.worker) if c is not None and c.poll() is None]
+        children = [c for c in (*self.servers, self.worker) if c is not None and c.poll() is None]
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
@@ -250,11 +288,11 @@ class Harness:
 
     # -- measuring -----------------------------------------------------------------------
     def snapshot(self) -> CpuSnapshot:
-        assert self.server is not None
+        assert self.servers
         assert self.worker is not None
         return CpuSnapshot(
             wall=time.monotonic(),
-            server=system.process_cpu_seconds(self.server.pid),
+            server=sum(system.process_cpu_seconds(s.pid) for s in self.servers),
             worker=system.process_cpu_seconds(self.worker.pid),
             client=system.own_cpu_seconds(),
             cores=system.cores_busy_seconds(),

@@ -134,6 +134,7 @@ class Fanout:
         self.channel = channel
         self.subscribers = subscribers
         self.window = window
+        self.nodes: dict[str, int] = {}  # subscribers per server node (their connected frame)
         self.publishers: list[WebSocket] = []
         self.running = False
         self.remaining: dict[int, int] = {}  # t -> subscribers still to receive it
@@ -302,6 +303,7 @@ class Fanout:
         phase; this one must have been drained (stop() returned True)."""
         following = Fanout(self.channel, self.subscribers, window)
         following.publishers = list(senders)
+        following.nodes = self.nodes
         for ws in senders:
             ws.on_message = following.on_publisher
         for connection in connections:
@@ -379,7 +381,9 @@ async def ws_subscribers(
     """`count` WebSockets subscribed to `channel`, their messages going to `fanout`."""
 
     async def one(i: int) -> WebSocket:
-        ws, _ = await open_ws(harness, headers)
+        ws, hello = await open_ws(harness, headers)
+        node = str(hello.get("node", "?"))
+        fanout.nodes[node] = fanout.nodes.get(node, 0) + 1
         subscribed = await subscribe(ws, channel)
         ws.user = Subscriber(cursor_offset(subscribed["cursor"]))
         ws.on_frame = fanout.on_frame

@@ -22,6 +22,7 @@ PUSHED: list[tuple[str, str, type[BaseModel]]] = [
     ("server.join", "join", frames.PresenceJoin),
     ("server.leave", "leave", frames.PresenceLeave),
     ("server.gap", "gap", frames.Gap),
+    ("server.unsubscribed", "unsubscribed", frames.Unsubscribed),  # removed by the server
     ("server.message.direct", "message", frames.Direct),
     ("server.error", "error", frames.Error),
 ]
@@ -185,6 +186,12 @@ SSE_QUERY = {
             "`a=<cursor>,b=<cursor>` with several channels.",
         },
         "ticket": {"type": "string", "description": "A single-use ticket (browsers)."},
+        "token": {
+            "type": "string",
+            "description": "A subscription token (a JWT naming one of the channels; repeat "
+            "the parameter for several). Short-lived tokens only; the `X-Subscription-Token` "
+            "header (comma-separated) keeps them out of URLs.",
+        },
     },
 }
 
@@ -205,7 +212,9 @@ def event_stream(
             "name; its payload is the event's data. A publication's event id is its cursor "
             "(several channels: `a=<cursor>,b=<cursor>`); reconnecting with Last-Event-ID "
             "or `?since=` replays what was missed. Keep-alive comments every "
-            "SSE_PING_INTERVAL seconds."
+            "SSE_PING_INTERVAL seconds. `unsubscribed` (with `code` and `reason`): the server "
+            "ended one channel's subscription (removed from a private channel's members); "
+            "the stream ends when no channel is left."
         ),
         "servers": [server_ref],
         "messages": events,

@@ -90,6 +90,24 @@ EVENTS: dict[str, Any] = {
             "schema": {"type": "string"},
             "description": "What EventSource sends on reconnecting; same as `since`.",
         },
+        {
+            "name": "X-Subscription-Token",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Subscription tokens (JWTs, each naming one of the channels), "
+            "comma-separated, for channels of namespaces that accept them.",
+        },
+        {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "form",
+            "explode": True,
+            "description": "Subscription tokens as query parameters (repeat it), for "
+            "EventSource, which cannot send headers: short-lived tokens only (logs redact it).",
+        },
         TICKET,
         ORIGIN,
     ],
@@ -98,7 +116,12 @@ EVENTS: dict[str, Any] = {
             "description": "The event stream (it ends only when either side closes it).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        400: {"description": "Bad channels or cursor", **ENVELOPE},
+        400: {"description": "Bad channels, cursor or subscription token", **ENVELOPE},
+        403: {
+            "description": "A channel you may not subscribe to, or a subscription token "
+            "refused (`token_expired`, `token_invalid`, ...)",
+            **ENVELOPE,
+        },
     },
 }
 

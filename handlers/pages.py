@@ -1,4 +1,7 @@
-"""Test pages served by the app itself (no CDN): GET /realtime/test and /realtime/sse-test."""
+"""The test pages, served by the app itself (no CDN): GET /realtime/test, /realtime/sse-test
+and /realtime/webrtc/test. Each is an example of the TypeScript SDK: an ES module in
+server/static/realtime/ importing the SDK's committed build from /static/sdk/ (the
+`/static/` route in handlers/routes.py serves both)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ def _page(name: str) -> web.FileResponse:
 
 
 async def realtime_test(request: web.Request) -> web.StreamResponse:
-    """Log in, connect, subscribe, publish, send a file with progress and resume."""
+    """Log in, connect, subscribe, publish, presence, binary messages, and a file upload with
+    progress that resumes after a dropped connection."""
     return _page("test.html")
 
 
@@ -37,5 +41,5 @@ async def webrtc_test(request: web.Request) -> web.StreamResponse:
 
 
 async def sse_test(request: web.Request) -> web.StreamResponse:
-    """A live event log with resume (Last-Event-ID)."""
+    """A live event log with resume (Last-Event-ID), gaps and the server ending the stream."""
     return _page("sse-test.html")

@@ -34,7 +34,7 @@ from server.kernel.errors import (
     UnsupportedMediaType,
 )
 from server.kernel.principal import Access, Principal
-from server.kernel.realtime_errors import ChannelError, ProtocolError, UploadError
+from server.kernel.realtime_errors import ProtocolError, UploadError
 from server.kernel.settings import settings_key
 from storage import files
 from storage.db import db_key, transaction
@@ -71,6 +71,14 @@ class FileOut(BaseModel):
             "for browsers.",
         },
         {
+            "name": "X-Subscription-Token",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "A subscription token for the channel the file was announced on "
+            "(a channel whose namespace takes tokens): it lets its holder read the file.",
+        },
+        {
             "name": "Range",
             "in": "header",
             "required": False,
@@ -91,7 +99,8 @@ class FileOut(BaseModel):
 )
 async def download(request: web.Request) -> web.StreamResponse:
     """The file's bytes, streamed from disk; Range requests work (206). Allowed: the owner,
-    admins, and whoever may subscribe to the channel the file was announced on.
+    admins, and whoever may subscribe to the channel the file was announced on (with a
+    subscription token for it in `X-Subscription-Token`, where its namespace takes them).
     Browsers may authenticate with `?ticket=` (POST /auth/ws-ticket)."""
     principal = await request.app[authenticator_key].authenticate_connection(request, READ)
     try:
@@ -101,13 +110,20 @@ async def download(request: web.Request) -> web.StreamResponse:
     async with transaction(request.app[db_key]) as conn:
         row = await files.get(conn, file_id)
     hub = request.app[hub_key]
+    readable = False  # through its channel: those who may subscribe there (members, too)
+    if row is not None and row["channel"]:
+        token = request.headers.get("X-Subscription-Token") or None
+        for grant in (None, token) if token else (None,):  # the rules, then the token
+            try:
+                channel = hub.parse_channel(row["channel"])
+                await hub.subscriptions.check_subscribe(principal, channel, grant)
+                readable = True
+                break
+            except ProtocolError:
+                pass
 
     def may_subscribe(name: str) -> bool:
-        try:
-            hub.channels.check_subscribe(principal, hub.channels.parse(name))
-        except ChannelError:
-            return False
-        return True
+        return readable
 
     uploads = request.app[uploads_key]
     if (
@@ -175,7 +191,7 @@ UPLOAD_BODY = {
     auth=WRITE,
     response=FileOut,
     status=201,
-    errors=[400, 413, 415, 503],
+    errors=[400, 403, 413, 415, 503],
     request_body=UPLOAD_BODY,
 )
 async def upload(request: web.Request, principal: Principal) -> web.Response:
@@ -200,7 +216,7 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
                 channel = await _short_text(part, MAX_CHANNEL_LENGTH)
                 try:
                     parsed = hub.parse_channel(channel)
-                    hub.check(hub.channels.check_publish, principal, parsed)
+                    await hub.subscriptions.check_rest_publish(principal, parsed)
                 except ProtocolError as error:
                     # Not allowed to publish there is a permission (403), not bad input.
                     refusal = Forbidden if error.code == "forbidden" else BadRequest
@@ -247,6 +263,17 @@ async def upload(request: web.Request, principal: Principal) -> web.Response:
         created_at=row["created_at"],
     )
     if channel:
+        try:
+            # Again, now that the body is in: a member removed while it arrived must not
+            # publish through it. The file is stored all the same (it is the caller's).
+            await hub.subscriptions.check_rest_publish(principal, hub.parse_channel(channel))
+        except ProtocolError as error:
+            await uploads.unannounce(row["id"])  # readable by its owner (and admins) only
+            raise Forbidden(
+                f"the file is stored but not announced: {error.message}",
+                code=error.code,
+                details={"file_id": str(row["id"]), "url": out.url},
+            ) from None
         try:
             await hub.publish(
                 channel,

@@ -249,7 +249,7 @@ async def presence(request: web.Request, path: ChannelPath, principal: Principal
     hub = request.app[hub_key]
     channel = _channel(request, path.name)
     try:
-        hub.check(hub.channels.check_subscribe, principal, channel)
+        await hub.subscriptions.check_presence(None, principal, channel)
     except ProtocolError as error:
         raise Forbidden(error.message, code=error.code) from None
     if not channel.namespace.presence:

@@ -17,6 +17,7 @@ from aiohttp_sse import EventSourceResponse
 from handlers import openapi_streams
 from handlers.openapi import endpoint
 from handlers.realtime_ws import authenticate
+from server.auth.subscription_tokens import by_channel
 from server.hub.hub import Hub, hub_key
 from server.hub.position import parse_cursor
 from server.hub.session import Session
@@ -35,7 +36,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     hub = request.app[hub_key]
     principal = await authenticate(request)
     names = _channels(request.query.get("channels", ""))
-    _may_subscribe(hub, principal, names)  # refused before the stream starts, with a status
+    tokens = _tokens(request, names)
+    # Refused before the stream starts, with a status.
+    await _may_subscribe(hub, principal, names, tokens)
     since = _since(request.headers.get("Last-Event-ID") or request.query.get("since", ""), names)
     response = EventSourceResponse(ping_interval=settings.SSE_PING_INTERVAL)
     await response.prepare(request)
@@ -47,7 +50,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         session.start()
         for name in names:
             try:
-                if not await session.subscribe(name, since.get(name)):
+                if not await session.subscribe(name, since.get(name), token=tokens.get(name)):
                     break  # recovery failed: the stream ends
             except RealtimeError as error:
                 connection.refuse(name, error)
@@ -67,12 +70,33 @@ def _channels(query: str) -> list[str]:
     return names
 
 
-def _may_subscribe(hub: Hub, principal: Principal, names: list[str]) -> None:
+def _tokens(request: web.Request, names: list[str]) -> dict[str, str]:
+    """Subscription tokens, each naming its channel: `X-Subscription-Token` headers (a
+    comma-separated list allowed) or `token` query parameters (short-lived tokens only:
+    URLs are logged, redacted, but proxies may not)."""
+    values = request.headers.getall("X-Subscription-Token", []) + request.query.getall("token", [])
+    tokens = [token.strip() for value in values for token in value.split(",") if token.strip()]
+    if len(tokens) > MAX_SSE_CHANNELS:
+        raise BadRequest(f"at most {MAX_SSE_CHANNELS} subscription tokens", code="bad_token")
+    found = by_channel(tokens)
+    if len(found) != len(tokens) or set(found) - set(names):
+        raise BadRequest(
+            "each subscription token must be a JWT naming one of the channels (one each)",
+            code="bad_token",
+        )
+    return found
+
+
+async def _may_subscribe(
+    hub: Hub, principal: Principal, names: list[str], tokens: dict[str, str]
+) -> None:
     for name in names:
         try:
-            hub.check(hub.channels.check_subscribe, principal, hub.parse_channel(name))
+            channel = hub.parse_channel(name)
+            await hub.subscriptions.check_subscribe(principal, channel, tokens.get(name))
         except RealtimeError as error:
-            status = Forbidden if error.code == "forbidden" else BadRequest
+            refused = error.code == "forbidden" or error.code.startswith("token_")
+            status = Forbidden if refused else BadRequest
             raise status(error.message, code=error.code) from None
 
 

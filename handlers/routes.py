@@ -8,6 +8,10 @@ from aiohttp import web
 
 import server
 from handlers import (
+    admin_actions,
+    admin_dead_letters,
+    admin_overview,
+    admin_page,
     asyncapi,
     auth,
     docs,
@@ -17,6 +21,7 @@ from handlers import (
     metrics,
     notifications,
     pages,
+    private_channels,
     realtime_files,
     realtime_rest,
     realtime_sse,
@@ -88,6 +93,13 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/realtime/stats", realtime_rest.stats)
     router.add_post("/realtime/binary/upload", realtime_files.upload)
     router.add_get("/realtime/files/{file_id}", realtime_files.download)
+    router.add_post("/realtime/private-channels", private_channels.create_channel)
+    router.add_get("/realtime/private-channels", private_channels.list_channels)
+    router.add_delete("/realtime/private-channels/{name}", private_channels.delete_channel)
+    router.add_get("/realtime/private-channels/{name}/members", private_channels.list_members)
+    members = "/realtime/private-channels/{name}/members/{user_id}"
+    router.add_put(members, private_channels.add_member)
+    router.add_delete(members, private_channels.remove_member)
 
     router.add_post("/messaging/user-notification", messaging.user_notification)
     router.add_post("/messaging/admin-notification", messaging.admin_notification)
@@ -95,6 +107,20 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/messaging/system-event", messaging.system_event)
     router.add_post("/messaging/batch", messaging_batch.send_batch)
     router.add_get("/messaging/health", messaging.health)
+
+    router.add_get("/admin", admin_page.dashboard)
+    router.add_get("/admin/api/overview", admin_overview.overview)
+    router.add_get("/admin/api/dead-letters", admin_dead_letters.list_dead_letters)
+    router.add_get(
+        "/admin/api/dead-letters/messages/{message_id}", admin_dead_letters.show_dead_letter
+    )
+    router.add_post("/admin/api/dead-letters/requeue", admin_dead_letters.requeue_dead_letters)
+    router.add_post("/admin/api/dead-letters/purge", admin_dead_letters.purge_dead_letters)
+    router.add_post("/admin/api/users/{user_id}/disconnect", admin_actions.disconnect_user)
+    router.add_get("/admin/api/users/{user_id}/sessions", admin_actions.list_user_sessions)
+    router.add_post("/admin/api/sessions/{session_id}/revoke", admin_actions.revoke_session)
+    if settings.WEBSOCKET_ENABLED and settings.WEBRTC_ENABLED:
+        router.add_delete("/admin/api/rooms/{room_id}", admin_actions.close_room)
 
     router.add_post("/tasks/example", tasks.create_example)
     # `example` is POST /tasks/example's, never a task id (else OPTIONS and 405 on it would

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from handlers.http import json_response
 from handlers.openapi import endpoint
+from handlers.private_channels import channel_deleted
 from server.auth.admin import UserAdmin, existing
 from server.auth.authenticator import authenticator_key
 from server.auth.schemas import (
@@ -102,8 +103,10 @@ async def change_password(
 async def delete_me(
     request: web.Request, body: AccountDelete, principal: Principal
 ) -> web.Response:
-    """Needs your password. Everything of yours goes with it (sessions, API keys)."""
-    await _admin(request).delete_own(principal.user_id, body.password)
+    """Needs your password. Everything of yours goes with it (sessions, API keys, the
+    private channels you own: their members' subscriptions end)."""
+    channels = await _admin(request).delete_own(principal.user_id, body.password)
+    await channel_deleted(request.app, channels)
     return web.Response(status=204)
 
 
@@ -189,5 +192,8 @@ async def update_user(
     errors=[404, 409],
 )
 async def delete_user(request: web.Request, path: UserPath, principal: Principal) -> web.Response:
-    await _admin(request).delete(principal, path.user_id)
+    """The private channels the user owned go with the account (as DELETE
+    /realtime/private-channels/{name} would)."""
+    channels = await _admin(request).delete(principal, path.user_id)
+    await channel_deleted(request.app, channels)
     return web.Response(status=204)

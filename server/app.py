@@ -27,6 +27,7 @@ MAX_REQUEST_LINE = 8190  # aiohttp's default, stated: edge tells a long URL (414
 
 
 def create_app(settings: Settings) -> web.Application:
+    from handlers import admin_live
     from handlers.routes import setup_routes
 
     if settings.tracing_active or (settings.TRACING_ENABLED and spans.installed()):
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
         if settings.WEBRTC_ENABLED:
             signaling_handlers.register(app[message_types_key])
             app.cleanup_ctx.append(resources.webrtc)
+    app.cleanup_ctx.append(admin_live.dashboard)  # after the hub's and WebRTC's
     app.on_response_prepare.append(edge.security_headers)
     app.on_response_prepare.append(cors.cors_headers)
     app.on_shutdown.append(resources.close_realtime_connections)

@@ -122,7 +122,7 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
 async def realtime(app: web.Application) -> AsyncIterator[None]:
     """The hub (channels, fan-out, presence) and the upload store."""
     settings = app[settings_key]
-    hub = Hub(settings, app[redis_key])
+    hub = Hub(settings, app[redis_key], app[db_key])
     app[hub_key] = hub
     uploads = Uploads(settings, app[db_key])
     app[uploads_key] = uploads

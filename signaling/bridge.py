@@ -1,7 +1,9 @@
 """A data channel labelled with a hub channel name (e.g. `public:lobby`): what the peer
 sends is published on that channel, and the channel's publications come down the data
-channel, with the same permission checks as a WebSocket subscription. The bridge is a hub
-connection like any other, so fan-out, ordering and slow-consumer rules apply to it."""
+channel, with the same permission checks as a WebSocket subscription (a private channel's
+members only; a member removed meanwhile gets an `unsubscribed` message and the data
+channel closes). The bridge is a hub connection like any other, so fan-out, ordering and
+slow-consumer rules apply to it."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from server.hub.delivery import Delivery
 from server.hub.hub import Hub
 from server.hub.protocol import error_frame
 from server.hub.ratelimit import TokenBucket
+from server.hub.subscription import Subscription
 from server.kernel.jsonutil import MAX_JSON_DEPTH, is_depth_error, too_deep
 from server.kernel.principal import Principal
-from server.kernel.realtime_errors import ProtocolError
+from server.kernel.realtime_errors import ChannelError, ProtocolError
 from server.kernel.settings import Settings
 
 TOO_DEEP = f"a message nests arrays and objects at most {MAX_JSON_DEPTH} levels deep"
@@ -81,10 +84,18 @@ class Bridge:
         principal = self.connection.principal
         try:
             channel = self.hub.parse_channel(self.name)
-            self.hub.check(self.hub.channels.check_subscribe, principal, channel)
-            self.hub.check(self.hub.channels.check_publish, principal, channel)
+            # Both before subscribing: the rules (members, too) of the channel, then publish
+            # as it would be allowed once subscribed by the same grant.
+            grant = await self.hub.subscriptions.check_subscribe(principal, channel)
+            self.hub.subscriptions.access.publish(
+                principal, channel, Subscription(self.name, grant.how, grant.publish)
+            )
             self.hub.register(self.connection)
             result = await self.hub.subscribe(self.connection, self.name, None)
+        except ChannelError as error:
+            self.channel.remove_listener("message", self.inbox.put_nowait)
+            self._refuse(error.code, error.message)
+            return
         except ProtocolError as error:
             self.channel.remove_listener("message", self.inbox.put_nowait)
             self._refuse(error.code, error.message)
@@ -105,6 +116,9 @@ class Bridge:
 
     async def _publish(self, message: str | bytes) -> None:
         self.bytes_received += len(message.encode() if isinstance(message, str) else message)
+        if self.name not in self.connection.subscriptions:  # removed from a private channel
+            self._send_error("not_subscribed", f"no longer subscribed to {self.name}")
+            return
         if not self.publishes.take():
             self._send_error("rate_limited", "publishing too fast; slow down")
             return

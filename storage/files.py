@@ -38,6 +38,12 @@ async def create(
     return row
 
 
+async def unannounce(conn: Connection, file_id: uuid.UUID) -> None:
+    """The file belongs to no channel any more (its announcement was refused): only its
+    owner and admins may read it."""
+    await conn.execute(sa.update(files).where(files.c.id == file_id).values(channel=None))
+
+
 async def get(conn: Connection, file_id: uuid.UUID) -> Row | None:
     return await conn.fetch_one(sa.select(files).where(files.c.id == file_id))
 

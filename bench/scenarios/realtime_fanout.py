@@ -23,6 +23,9 @@ BROADCAST_TARGET = 200_000
 BROADCAST_P95_MS = 100.0
 LATENCY_RATE = 20.0  # publications per second
 LATENCY_P99_MS = 15.0
+# The subscribers spread over two or more server processes (--server-processes): each
+# writes its share of a publication's deliveries in parallel (the scale-out issue's target).
+LATENCY_P99_MS_SPREAD = 10.0
 
 
 async def _setup(harness: Harness, publishers: int) -> tuple[rt.Fanout, list[WebSocket], str]:
@@ -42,6 +45,10 @@ async def _setup(harness: Harness, publishers: int) -> tuple[rt.Fanout, list[Web
         await rt.close_all([*connections, *fanout.publishers])
         raise
     took = f"{subscribed - started:.1f}s + {time.perf_counter() - subscribed:.1f}s"
+    if len(fanout.nodes) > 1:
+        took += "; subscribers per server process: " + ", ".join(
+            f"{count:,}" for count in sorted(fanout.nodes.values(), reverse=True)
+        )
     return fanout, connections, took
 
 
@@ -129,9 +136,8 @@ async def ws_latency(harness: Harness, options: Options) -> Result:
         f"{LATENCY_RATE:g} pub/s -> {SUBSCRIBERS:,} WS subs", fanout, connections, phase
     )
     p99 = row.latency_ms.p99 if row.latency_ms else float("inf")
-    row.target = Target(
-        f"p99 < {LATENCY_P99_MS:g} ms, 0 lost", p99 < LATENCY_P99_MS and row.errors == 0 and drained
-    )
+    bound = LATENCY_P99_MS_SPREAD if len(fanout.nodes) > 1 else LATENCY_P99_MS
+    row.target = Target(f"p99 < {bound:g} ms, 0 lost", p99 < bound and row.errors == 0 and drained)
     reads = fanout.read_latencies
     assert reads is not None
     # A kernel timestamp after this process's read would mean a wrong clock conversion.

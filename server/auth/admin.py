@@ -1,7 +1,10 @@
 """UserAdmin: managing accounts (an admin's, or your own) under the rules of
 admin_rules.py. Changes that reduce access take effect at once: once the change is
 committed, the user's sessions are revoked (deactivation) and the Authenticator's caches
-and live connections learn the new role or state."""
+and live connections learn the new role or state. Deleting an account deletes the private
+channels it owns first, in the same transaction, and returns their names: the caller (a
+handler) then ends their members' subscriptions as for DELETE /realtime/private-channels
+(the hub is above this floor)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from server.auth.schemas import AdminUserCreate, AdminUserUpdate, UserCreate, Us
 from server.auth.service import conflict_from
 from server.kernel.errors import Forbidden, IntegrityViolation, NotFound
 from server.kernel.principal import Principal, Role
-from storage import sessions, users
+from storage import private_channels, sessions, users
 from storage.db import Connection, Pool, Row, transaction
 
 
@@ -44,16 +47,19 @@ class UserAdmin:
                 raise conflict_from(error) from None
             return row or await existing(conn, user_id)
 
-    async def delete_own(self, user_id: int, password: str) -> None:
-        """Your own account, given your password (not the last active superuser's)."""
+    async def delete_own(self, user_id: int, password: str) -> list[str]:
+        """Your own account, given your password (not the last active superuser's); the
+        private channels it owned, now deleted."""
         async with transaction(self.pool) as conn:
             row = await existing(conn, user_id)
             valid, _ = await self.auth.service.hasher.verify(password, row["password_hash"])
             if not valid:
                 raise Forbidden("password is wrong", code="wrong_password")
+            channels = await private_channels.delete_owned(conn, user_id)
             if not await users.delete_keeping_a_superuser(conn, user_id):
                 raise last_superuser()
         await self._take_effect(row, None, "account deleted")
+        return channels
 
     async def create(self, actor: Principal, body: AdminUserCreate) -> UserOut:
         require_manageable(actor, Role.user, body.role)
@@ -91,13 +97,16 @@ class UserAdmin:
             await self._take_effect(before, after, "changed by an admin")
         return after
 
-    async def delete(self, actor: Principal, user_id: int) -> None:
+    async def delete(self, actor: Principal, user_id: int) -> list[str]:
+        """The private channels the user owned, now deleted with the account."""
         async with transaction(self.pool) as conn:
             before = await existing(conn, user_id)
             require_manageable(actor, before["role"])
+            channels = await private_channels.delete_owned(conn, user_id)
             if not await users.delete_keeping_a_superuser(conn, user_id):
                 raise last_superuser()
         await self._take_effect(before, None, "deleted by an admin")
+        return channels
 
     async def _take_effect(self, before: Row, after: Row | None, reason: str) -> None:
         """After the commit: a deactivated user's sessions end (a deleted user's went with

@@ -133,6 +133,12 @@ class Uploads:
         except ValueError:
             return upload_id
 
+    async def unannounce(self, file_id: uuid.UUID) -> None:
+        """A finished file whose announcement was refused (its uploader may no longer
+        publish on its channel): it stays its owner's, readable by no channel's members."""
+        async with transaction(self.pool) as conn:
+            await files.unannounce(conn, file_id)
+
     def can_read(self, principal: Principal, row: Row, may_subscribe: Any) -> bool:
         if row["owner_id"] == principal.user_id or principal.is_at_least(Role.admin):
             return True

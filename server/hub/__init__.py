@@ -16,6 +16,9 @@ Redis (shared by every node):
     shards.py            the bus's sharded pub/sub on a Redis Cluster (a link per master)
     presence.py          channel members, with leases that expire with their node
     channels.py          channel names, namespaces, who may subscribe or publish (pure)
+    private.py           private channels' members: PostgreSQL read through a Redis cache;
+                         removals announced to every node
+    access.py            who may subscribe, publish, see presence: rules, members, tokens
 One node:
     connection.py        one client: subscriptions, bounded send queue, closing; the
                          SessionConnection a Session drives also replays subscriptions

@@ -13,7 +13,7 @@ async def on_ping(session: Session, message: Ping) -> None:
 
 async def on_subscribe(session: Session, message: Subscribe) -> None:
     ref = message.id if message.id is not None else "subscribe"
-    await session.subscribe(message.channel, message.since, ref, message.id)
+    await session.subscribe(message.channel, message.since, ref, message.id, message.token)
 
 
 async def on_unsubscribe(session: Session, message: Unsubscribe) -> None:
@@ -26,7 +26,8 @@ async def on_presence(session: Session, message: Presence) -> None:
     ref = message.id if message.id is not None else "presence"
     hub = session.hub
     channel = hub.parse_channel(message.channel, ref)
-    hub.check(hub.channels.check_subscribe, session.connection.principal, channel, ref)
+    connection = session.connection
+    await hub.subscriptions.check_presence(connection, connection.principal, channel, ref)
     if not channel.namespace.presence:
         raise ProtocolError(
             "presence_disabled", f"{channel.namespace.name} channels have no presence", ref

@@ -8,8 +8,13 @@ Built-in namespaces (more from the CHANNEL_NAMESPACES setting):
     user       its owner, admins  nobody (server only)  no        no
     admin      admins           admins                no        no
     system     admins           nobody (server only)  no        no
+    private    members, admins  members               yes       no
 
 `user:<id>` takes direct messages (the `message` type with `to`) and notifications.
+The checks here are pure and synchronous: they know the namespace's rules, not a private
+channel's members nor a subscription token. So they refuse private channels to everyone
+but admins; the hub's asynchronous checks (server/hub/access.py) look the members up, and
+accept tokens, before they apply the namespace's rules with `check_rules`.
 """
 
 from __future__ import annotations
@@ -67,10 +72,22 @@ class Channels:
             return channel.key == str(principal.user_id)
         return True
 
+    def check_rules(self, action: str, principal: Principal, channel: Channel) -> None:
+        """The namespace's rule for `action` ("subscribe" or "publish") alone: a private
+        channel's members are not looked at here."""
+        who: Who = getattr(channel.namespace, action)
+        if not self._allowed(who, principal, channel):
+            raise ChannelError("forbidden", f"you may not {action} to {channel.name}")
+
+    @staticmethod
+    def _members_only(principal: Principal, channel: Channel) -> None:
+        if channel.namespace.private and not principal.is_at_least(Role.admin):
+            raise ChannelError("forbidden", f"{channel.name} is for its members only")
+
     def check_subscribe(self, principal: Principal, channel: Channel) -> None:
-        if not self._allowed(channel.namespace.subscribe, principal, channel):
-            raise ChannelError("forbidden", f"you may not subscribe to {channel.name}")
+        self._members_only(principal, channel)
+        self.check_rules("subscribe", principal, channel)
 
     def check_publish(self, principal: Principal, channel: Channel) -> None:
-        if not self._allowed(channel.namespace.publish, principal, channel):
-            raise ChannelError("forbidden", f"you may not publish to {channel.name}")
+        self._members_only(principal, channel)
+        self.check_rules("publish", principal, channel)

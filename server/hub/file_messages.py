@@ -1,5 +1,10 @@
 """The file transfer: `file.begin` (new or resumed), chunk frames, `file.end`, `file.abort`.
-The client's transfers in progress are in transfers.py."""
+The client's transfers in progress are in transfers.py.
+
+Announcing a file on a channel is publishing there: checked at `file.begin`, again when a
+transfer is resumed, and again at `file.end` (a member removed from a private channel
+meanwhile must not publish through an upload begun before). A file refused at the end is
+stored all the same (it is its owner's), but not announced."""
 
 from __future__ import annotations
 
@@ -10,7 +15,19 @@ from server.hub import binary
 from server.hub.handler import Session
 from server.hub.messages import FileAbort, FileBegin, FileEnd
 from server.hub.protocol import encode, error_frame
-from server.kernel.realtime_errors import UploadError
+from server.kernel.realtime_errors import ProtocolError, UploadError
+
+
+async def may_announce(session: Session, name: str, ref: object) -> None:
+    """May the client still publish on `name`? A subscription proves it (as for a
+    publish); without one (a resumed upload on a new connection, a removed member) the
+    check is the HTTP upload's: a private channel's membership is looked up."""
+    hub = session.hub
+    channel = hub.parse_channel(name, ref)
+    try:
+        hub.subscriptions.check_publish(session.connection, channel, ref)
+    except ProtocolError:
+        await hub.subscriptions.check_rest_publish(session.connection.principal, channel, ref)
 
 
 async def on_file_begin(session: Session, message: FileBegin) -> None:
@@ -19,6 +36,12 @@ async def on_file_begin(session: Session, message: FileBegin) -> None:
     principal = session.connection.principal
     if message.upload_id is not None:
         upload = await transfers.uploads.resume(principal, message.upload_id)
+        if upload.channel is not None:
+            try:
+                await may_announce(session, upload.channel, ref)
+            except Exception:  # refused, or Redis is down: resumable once allowed again
+                await transfers.uploads.pause(upload)
+                raise
     else:
         if message.channel is not None:
             session.publishing.may_publish(message.channel, ref)
@@ -74,22 +97,24 @@ async def on_file_end(session: Session, message: FileEnd) -> None:
         "sha256": row["sha256"],
         "url": f"/realtime/files/{row['id']}",
     }
-    announced = True
+    ref = message.id if message.id is not None else "file.end"
+    refusal: tuple[str, str] | None = None
     if row["channel"]:
         announcement = orjson.dumps({"kind": "file", **done})
         try:
+            await may_announce(session, row["channel"], ref)
             await session.hub.publish(row["channel"], announcement, session.connection.sender)
+        except ProtocolError as error:
+            refusal = (error.code, f"the file is stored but not announced: {error.message}")
+            await transfers.uploads.unannounce(row["id"])
         except (RedisError, OSError, TimeoutError):
-            announced = False
-    session.reply({"type": "file.done", **done}, message)
-    if not announced:  # the file is stored all the same: say so after file.done
-        session.connection.send(
-            error_frame(
+            refusal = (
                 "unavailable",
                 f"the file is stored but could not be announced on {row['channel']}",
-                ref=message.id if message.id is not None else "file.end",
             )
-        )
+    session.reply({"type": "file.done", **done}, message)
+    if refusal is not None:  # the file is stored all the same: say so after file.done
+        session.connection.send(error_frame(*refusal, ref=ref))
 
 
 async def on_file_abort(session: Session, message: FileAbort) -> None:

@@ -82,9 +82,17 @@ class Subscribed(Frame):
 
 
 class Unsubscribed(Frame):
+    """The reply to `unsubscribe`; or, with `code` and `reason` (and no `id`), sent on its
+    own when the server ended the subscription: `removed` from a private channel's members
+    (or the channel was deleted)."""
+
     type: Literal["unsubscribed"]
     channel: str
     id: Id = REPLY_ID
+    code: Literal["removed"] | None = Field(
+        None, description="Why the server ended the subscription (absent in a reply)."
+    )
+    reason: str | None = Field(None, description="The same, in words.")
 
 
 class PresenceReply(Frame):

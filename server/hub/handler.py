@@ -35,5 +35,10 @@ class Session(Protocol):
     def reply(self, frame: dict[str, Any], message: Message | None = None) -> None: ...
 
     async def subscribe(
-        self, name: str, since: str | None, ref: Any = None, reply_id: Any = None
+        self,
+        name: str,
+        since: str | None,
+        ref: Any = None,
+        reply_id: Any = None,
+        token: str | None = None,
     ) -> bool: ...

@@ -24,7 +24,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from server.auth.subscription_tokens import SubscriptionTokens
 from server.hub import upkeep, wire
+from server.hub.access import ChannelAccess
 from server.hub.bus import Bus
 from server.hub.channels import Channel, Channels
 from server.hub.connection import Connection
@@ -32,6 +34,7 @@ from server.hub.fanout import Fanout
 from server.hub.flusher import Flusher
 from server.hub.position import Position
 from server.hub.presence import PresenceStore
+from server.hub.private import RECHECK_INTERVAL, Membership
 from server.hub.protocol import Close
 from server.hub.publisher import ChannelPublisher
 from server.hub.registry import Registry
@@ -42,6 +45,7 @@ from server.kernel.namespaces import parse_namespaces
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import ProtocolError
 from server.kernel.settings import Settings
+from storage.db import Pool
 from storage.redis import publish
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,9 @@ Sender = dict[str, Any] | None  # {"user_id", "client_id"}, or None for the serv
 
 
 class Hub:
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: Redis, db: Pool | None = None) -> None:
+        """`db`: where private channels' members are read from (none: only admins may use
+        private channels)."""
         self.settings = settings
         self.redis = redis
         prefix = settings.REDIS_PREFIX
@@ -66,8 +72,12 @@ class Hub:
         self._bus_prefix = history.bus_prefix  # read on every bus message
         self.revocation_channel = f"{prefix}:auth:revocations"
         self.direct_channel = f"{prefix}:direct"
+        self.membership = Membership(redis, db, prefix)
         self.bus = Bus(
-            redis, self._on_bus, self._resync, [self.revocation_channel, self.direct_channel]
+            redis,
+            self._on_bus,
+            self._resync,
+            [self.revocation_channel, self.direct_channel, self.membership.removals],
         )
         self.subscriptions = Subscriptions(
             redis,
@@ -77,6 +87,12 @@ class Hub:
             self.presence,
             self.bus,
             self.fanout,
+            self.registry.by_user,
+            ChannelAccess(
+                self.channels,
+                self.membership,
+                SubscriptionTokens(settings.SUBSCRIPTION_TOKEN_KEY.get_secret_value()),
+            ),
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -84,6 +100,7 @@ class Hub:
 
     async def start(self) -> None:
         self._spawn(self.bus.run())
+        self._spawn(self.subscriptions.keep_checking_members(RECHECK_INTERVAL))
         self._spawn(
             upkeep.keep_up(
                 self.settings.PRESENCE_TTL,
@@ -143,11 +160,17 @@ class Hub:
         self.subscriptions.check(check, principal, channel, ref)
 
     async def subscribe(
-        self, connection: Connection, name: str, since: str | None, ref: Any = None
+        self,
+        connection: Connection,
+        name: str,
+        since: str | None,
+        ref: Any = None,
+        token: object = None,
     ) -> SubscribeResult:
         """Subscribe and recover from the cursor `since`; live messages wait until
-        `activate()`, so the transport can send the replay first."""
-        return await self.subscriptions.subscribe(connection, name, since, ref)
+        `activate()`, so the transport can send the replay first. `token`: a subscription
+        token (server/auth/subscription_tokens.py)."""
+        return await self.subscriptions.subscribe(connection, name, since, ref, token)
 
     def activate(self, connection: Connection, subscription: Subscription) -> None:
         """Go live: deliver what arrived during recovery."""
@@ -195,10 +218,31 @@ class Hub:
             self.registry.revoke(orjson.loads(data))
         elif bus_channel == self.direct_channel:
             self.registry.direct(orjson.loads(data))
+        elif bus_channel == self.membership.removals:
+            self._spawn(self.subscriptions.on_removed(orjson.loads(data)))
 
     def _resync(self) -> None:
         """After the bus reconnected: give every subscriber what it missed meanwhile."""
         self._spawn(self.fanout.recover_all())
+        # Removals announced while the bus was down are lost: look at the members again.
+        self._spawn(self._recheck_members())
+
+    async def _recheck_members(self) -> None:
+        await self.subscriptions.recheck_members()
+
+    # -- private channels (private.py) -------------------------------------------------------
+
+    async def private_channel_created(self, channel: str) -> None:
+        """After a private channel was created: no answer cached about an earlier channel
+        of that name, and none of its history, may apply to the new one."""
+        await self.membership.reset(channel, self.publisher.history.keys(channel))
+
+    async def private_channel_deleted(self, channel: str, reason: str) -> None:
+        """After a private channel's deletion was committed (DELETE, or its owner's account
+        deleted): its cached answers and its history go, and every node ends its members'
+        subscriptions (one event, whatever the number of members)."""
+        await self.membership.reset(channel, self.publisher.history.keys(channel))
+        await self.membership.announce(channel, {"all": True}, reason)
 
     async def cluster_stats(self) -> list[dict[str, Any]]:
         """Every live node's latest stats (this node's are current)."""

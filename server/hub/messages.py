@@ -20,6 +20,13 @@ class Subscribe(Message):
     type: Literal["subscribe"]
     channel: str
     since: str | None = Field(None, max_length=64, description="A cursor to recover from.")
+    token: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="A subscription token (a JWT for this channel and user), in namespaces "
+        "that accept them.",
+    )
 
 
 class Unsubscribe(Message):

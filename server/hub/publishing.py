@@ -35,7 +35,7 @@ class Publishing:
         """Refuse unless the channel exists, the client may publish there, and it is not
         publishing too fast."""
         channel = self._hub.parse_channel(name, ref)
-        self._hub.check(self._hub.channels.check_publish, self._connection.principal, channel, ref)
+        self._hub.subscriptions.check_publish(self._connection, channel, ref)
         if not self.rate.take():
             raise ProtocolError("rate_limited", "publishing too fast; slow down", ref)
 

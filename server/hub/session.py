@@ -101,12 +101,17 @@ class Session:
         self.connection.send(encode(frame))
 
     async def subscribe(
-        self, name: str, since: str | None, ref: Any = None, reply_id: Any = None
+        self,
+        name: str,
+        since: str | None,
+        ref: Any = None,
+        reply_id: Any = None,
+        token: str | None = None,
     ) -> bool:
         """Subscribe, replay what was missed after `since` (the transport frames the replay),
         then go live. False: the transport would not go on (an event stream whose `since`
         is beyond the history ends). Refusals raise ProtocolError."""
-        result = await self.hub.subscribe(self.connection, name, since, ref)
+        result = await self.hub.subscribe(self.connection, name, since, ref, token)
         if not self.connection.replay(result, reply_id):
             return False
         self.hub.activate(self.connection, result.subscription)

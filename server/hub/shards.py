@@ -82,6 +82,7 @@ class ShardedPubSub:
         self._cluster = cluster
         self._wanted: set[str] = set()
         self._owner: dict[str, str] = {}  # channel -> name of the node it is subscribed on
+        self._orphans: set[str] = set()  # wanted, but on no node now (placed on the next read)
         self._leaving: dict[str, int] = {}  # channel -> SUNSUBSCRIBEs not confirmed yet
         self._shards: dict[str, _Shard] = {}
         self._inbox: asyncio.Queue[dict[str, Any] | _Lost] = asyncio.Queue()
@@ -104,6 +105,7 @@ class ShardedPubSub:
     async def unsubscribe(self, *channels: str) -> None:
         for channel in channels:
             self._wanted.discard(channel)
+            self._orphans.discard(channel)
             node = self._owner.pop(channel, None)
             shard = self._shards.get(node) if node else None
             if shard is not None:
@@ -111,10 +113,9 @@ class ShardedPubSub:
                 await shard.pubsub.sunsubscribe(channel)
 
     async def get_message(self, timeout: float = 0.0) -> dict[str, Any] | None:
-        orphans = [c for c in self._wanted if c not in self._owner]
-        if orphans:
+        if self._orphans:
             await self._cluster.nodes_manager.initialize()  # where the slots are now
-            await self._place(orphans)
+            await self._place(list(self._orphans))
         try:
             if timeout > 0:
                 item = await asyncio.wait_for(self._inbox.get(), timeout)
@@ -140,14 +141,21 @@ class ShardedPubSub:
             return message
         # The node gave the channel's slot away (resharding, or it became a replica).
         self._owner.pop(channel, None)
+        if channel in self._wanted:
+            self._orphans.add(channel)
         raise ConnectionError(f"the Redis Cluster moved the slot of {channel}")
 
     async def _place(self, channels: list[str]) -> None:
+        """Subscribe each channel on the master that owns its slot. Until then (or when this
+        fails part way) a channel is an orphan, placed again by the next get_message."""
         if not channels:
             return
+        self._orphans.update(c for c in channels if c in self._wanted)
         if self._cluster._initialize:  # first use: learn the slot map
             await self._cluster.initialize()
         for channel in channels:
+            if channel not in self._wanted:
+                continue  # unsubscribed meanwhile
             node = self._cluster.get_node_from_key(channel)
             if node is None:
                 raise ConnectionError(f"no Redis Cluster node serves {channel}")
@@ -158,18 +166,25 @@ class ShardedPubSub:
             shard.start(node.name)
             if channel in self._wanted:
                 self._owner[channel] = node.name
+                self._orphans.discard(channel)
+            else:  # unsubscribed while SSUBSCRIBE was on its way: leave at once
+                self._leaving[channel] = self._leaving.get(channel, 0) + 1
+                await shard.pubsub.sunsubscribe(channel)
 
     async def _drop(self, name: str) -> None:
         shard = self._shards.pop(name, None)
         for channel, node in list(self._owner.items()):
             if node == name:
                 del self._owner[channel]
+                if channel in self._wanted:
+                    self._orphans.add(channel)
         if shard is not None:
             await shard.close()
 
     async def aclose(self) -> None:
         shards, self._shards = list(self._shards.values()), {}
         self._owner.clear()
+        self._orphans.clear()
         await asyncio.gather(*(shard.close() for shard in shards))
 
 

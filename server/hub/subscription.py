@@ -11,12 +11,16 @@ from server.hub.position import Position
 class Subscription:
     """The last offset the client was given (to drop duplicates and keep order) and, while
     its history is being recovered, the live publications held back. `resubscriptions`: the
-    bus's count of them when its history read began (Fanout.activate compares)."""
+    bus's count of them when its history read began (Fanout.activate compares). `grant`: how
+    subscribing was allowed (server/hub/access.py: "rules", "member", "token"); `publish`:
+    a subscription token also let the client publish here."""
 
-    __slots__ = ("buffer", "channel", "epoch", "offset", "resubscriptions")
+    __slots__ = ("buffer", "channel", "epoch", "grant", "offset", "publish", "resubscriptions")
 
-    def __init__(self, channel: str) -> None:
+    def __init__(self, channel: str, grant: str = "rules", publish: bool = False) -> None:
         self.channel = channel
+        self.grant = grant
+        self.publish = publish
         self.epoch = ""
         self.offset = 0
         self.buffer: list[Delivery] | None = []

@@ -46,6 +46,7 @@ ALLOWED_HEADERS = ", ".join(
         "Last-Event-ID",
         "X-Request-ID",
         "Idempotency-Key",
+        "X-Subscription-Token",
         "traceparent",
         "tracestate",
     )

@@ -21,7 +21,9 @@ WHO = ("owner", "user", "admin", "nobody")
 # seconds, so the larger bound costs memory only for the users who got that many.
 USER_HISTORY_SIZE = 2000
 
-OPTIONS = ("subscribe", "publish", "presence", "join_leave", "history_size")
+# `private` is not an option: member lists are managed for the `private` namespace only
+# (REST /realtime/private-channels); naming it here changes its other options.
+OPTIONS = ("subscribe", "publish", "presence", "join_leave", "history_size", "token")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,12 @@ class Namespace:
     presence: bool = False
     join_leave: bool = False
     history_size: int | None = None  # publications kept per channel; None: HISTORY_SIZE
+    # Channels with member lists (server/hub/private.py): besides `subscribe`/`publish`,
+    # a user must be a member (admins need not be).
+    private: bool = False
+    # Subscription tokens (server/auth/subscription_tokens.py) are accepted here: a valid
+    # token for the channel grants subscribe (and publish if it says so) whatever the rest.
+    token: bool = False
 
 
 BUILT_IN = {
@@ -39,6 +47,9 @@ BUILT_IN = {
     "user": Namespace("user", "owner", "nobody", history_size=USER_HISTORY_SIZE),
     "admin": Namespace("admin", "admin", "admin"),
     "system": Namespace("system", "admin", "nobody"),
+    # Members only: `private:<name>` channels are created over REST, their owner and admins
+    # manage the members (handlers/private_channels.py).
+    "private": Namespace("private", "user", "user", presence=True, private=True),
 }
 
 
@@ -76,12 +87,17 @@ def parse_namespaces(text: str) -> dict[str, Namespace]:
         size = options.get("history_size", base.history_size)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise ValueError(f"namespace {name}: history_size must be an integer >= 0")
+        for key in ("presence", "join_leave", "token"):
+            if not isinstance(options.get(key, False), bool):
+                raise ValueError(f"namespace {name}: {key} must be true or false")
         namespaces[name] = Namespace(
             name,
             options.get("subscribe", base.subscribe),
             options.get("publish", base.publish),
-            bool(options.get("presence", base.presence)),
-            bool(options.get("join_leave", base.join_leave)),
+            options.get("presence", base.presence),
+            options.get("join_leave", base.join_leave),
             size,
+            base.private,
+            options.get("token", base.token),
         )
     return namespaces

@@ -58,8 +58,23 @@ class RealtimeSettings(BaseModel):
         "",
         description='Extra channel namespaces as JSON, e.g. {"chat": {"subscribe": "user", '
         '"publish": "user", "presence": true, "join_leave": true, "history_size": 500}}; '
-        'naming a built-in one changes only the options given, e.g. {"user": '
-        '{"history_size": 5000}}.',
+        "`token: true` makes its channels accept subscription tokens (SUBSCRIPTION_TOKEN_KEY); "
+        "naming a built-in one (public, user, admin, system, private) changes only the "
+        'options given, e.g. {"user": {"history_size": 5000}}.',
+    )
+    SUBSCRIPTION_TOKEN_KEY: SecretStr = Field(
+        SecretStr(""),
+        description="HS256 key of subscription tokens (JWTs with `sub`, `channel`, `exp` and "
+        "an optional `publish`) that your application issues to let a user subscribe to one "
+        "channel of a namespace with `token: true`; empty: tokens are refused. 32+ random "
+        "characters in production.",
+    )
+    PRIVATE_CHANNELS_PER_USER: int = Field(
+        100,
+        ge=0,
+        description="Private channels one user may own at once (POST "
+        "/realtime/private-channels beyond it: 409 `too_many_channels`); 0: only admins "
+        "create them.",
     )
     SSE_PING_INTERVAL: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
     UPLOAD_DIR: str = Field("var/uploads", description="Where uploaded files are written.")
@@ -166,6 +181,11 @@ class RealtimeSettings(BaseModel):
         if production and self.TURN_URLS.strip() and (len(secret) < 32 or "dev-only" in secret):
             raise ValueError(
                 "TURN_SECRET must be 32+ random characters when ENVIRONMENT=production"
+            )
+        token_key = self.SUBSCRIPTION_TOKEN_KEY.get_secret_value()
+        if production and token_key and (len(token_key) < 32 or "dev-only" in token_key):
+            raise ValueError(
+                "SUBSCRIPTION_TOKEN_KEY must be 32+ random characters when ENVIRONMENT=production"
             )
         return self
 

@@ -7,6 +7,7 @@ nothing calls create_all().
     messaging.py  messages, outbox, processed_messages
     jobs.py       tasks, orders, system_events
     realtime.py   notifications, files, rooms
+    private_channels.py  private_channels, private_channel_members
     telegram.py   telegram_links, telegram_link_codes
 """
 
@@ -14,6 +15,7 @@ from storage.tables.accounts import api_keys, refresh_tokens, sessions, users
 from storage.tables.base import metadata
 from storage.tables.jobs import orders, system_events, tasks
 from storage.tables.messaging import messages, outbox, processed_messages
+from storage.tables.private_channels import private_channel_members, private_channels
 from storage.tables.realtime import files, notifications, rooms
 from storage.tables.telegram import telegram_link_codes, telegram_links
 
@@ -25,6 +27,8 @@ __all__ = [
     "notifications",
     "orders",
     "outbox",
+    "private_channel_members",
+    "private_channels",
     "processed_messages",
     "refresh_tokens",
     "rooms",

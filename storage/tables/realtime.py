@@ -54,6 +54,7 @@ files = sa.Table(
     sa.CheckConstraint(f"status IN {FILE_STATUSES!r}", name="status"),
     sa.CheckConstraint("size >= 0 AND received >= 0 AND received <= size", name="sizes"),
     sa.Index("ix_files_owner_id", "owner_id"),
+    sa.Index("ix_files_channel", "channel"),  # a deleted private channel's files
 )
 
 

@@ -30,6 +30,15 @@ DOWNLOAD = re.compile(r"^/realtime/files/[0-9a-f-]{36}\?ticket=.+$")
 
 
 @pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the page tests leave screenshots: $PAGE_SCREENSHOTS (to look at them after the
+    run), or the test's own temporary directory."""
+    target = Path(os.environ.get("PAGE_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
     """Uploads go to the test's own directory."""
     return base_settings.model_copy(update={"UPLOAD_DIR": str(tmp_path / "uploads")})
@@ -124,7 +133,9 @@ async def connect_page(page: Page, account: Account) -> None:
     await expect(page.locator("#status")).to_have_text(f"connected as user {account.id}")
 
 
-async def test_login_connect_subscribe_publish_both_ways(client: Any, alice: Account) -> None:
+async def test_login_connect_subscribe_publish_both_ways(
+    client: Any, alice: Account, screenshots: Path
+) -> None:
     channel = f"public:page-{uuid.uuid4().hex[:8]}"
     async with browser_page(client) as (page, base):
         await log_in(page, base, "/realtime/test", alice.username, alice.password)
@@ -154,8 +165,50 @@ async def test_login_connect_subscribe_publish_both_ways(client: Any, alice: Acc
         await ws.close()
         await expect(page.locator("#presence li")).to_have_count(1)
 
+        # A binary message: echoed without a channel, then published on the channel.
+        await page.fill("#binary-text", "bytes from the page")
+        await page.click("#binary-button")
+        received = page.locator("#binary-received")
+        await expect(received).to_have_text("text/plain, 19 bytes (echo): bytes from the page")
+        await page.check("#binary-to-channel")
+        await page.click("#binary-button")
+        await expect(received).to_have_text(
+            f"text/plain, 19 bytes on {channel}: bytes from the page"
+        )
+        await page.screenshot(path=screenshots / "realtime-test.png", full_page=True)
+
         await page.click("#unsubscribe-button")
         await expect(page.locator("#subscriptions")).to_have_text("none")
+
+
+async def test_pages_load_the_sdk_from_this_server(client: Any) -> None:
+    """Each page is one ES module that imports the SDK's committed build from /static/sdk/,
+    served as JavaScript (a module script with another type is refused under nosniff)."""
+    for path, module in (
+        ("/realtime/test", "test.js"),
+        ("/realtime/sse-test", "sse-test.js"),
+        ("/realtime/webrtc/test", "webrtc-test.js"),
+    ):
+        html = await (await client.get(path)).text()
+        scripts = re.findall(r"<script\b[^>]*>", html)
+        assert scripts == [f'<script type="module" src="/static/realtime/{module}">'], path
+        assert '<link rel="stylesheet" href="/static/realtime/style.css">' in html
+    seen: set[str] = set()
+    todo = ["index.js"]
+    while todo:  # every module the SDK's index imports, transitively
+        name = todo.pop()
+        response = await client.get(f"/static/sdk/{name}")
+        assert response.status == 200, name
+        # Python's mimetypes says one or the other depending on the machine: both are JS.
+        assert response.content_type in ("text/javascript", "application/javascript"), name
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        text = await response.text()
+        assert text.startswith("// Generated from clients/js/src")
+        seen.add(name)
+        todo += [n for n in re.findall(r'from "\./([\w-]+\.js)"', text) if n not in seen]
+    assert {"client.js", "sse.js", "webrtc.js", "files.js"} <= seen
+    assert (await client.get("/static/sdk/README.md")).status == 200
+    assert (await client.get("/static/realtime/common.js")).status == 404  # replaced
 
 
 async def test_file_upload_with_progress_and_download(
@@ -191,7 +244,11 @@ async def test_file_upload_with_progress_and_download(
     assert again.status == 401
 
 
-async def test_drop_mid_upload_and_resume(client: Any, alice: Account, tmp_path: Path) -> None:
+async def test_drop_mid_upload_and_resume(
+    client: Any, alice: Account, tmp_path: Path, screenshots: Path
+) -> None:
+    """The SDK reconnects by itself (a new ticket) and the upload goes on from the offset
+    the server's `file.ready` gives."""
     data = os.urandom(20 * MB + 777)
     source = tmp_path / "twenty.bin"
     source.write_bytes(data)
@@ -207,22 +264,26 @@ async def test_drop_mid_upload_and_resume(client: Any, alice: Account, tmp_path:
             "() => document.getElementById('progress').value >= 10", timeout=30000
         )
         await page.click("#drop-button")
-        await expect(page.locator("#upload-status")).to_contain_text("paused at")
-        paused_at = await page.locator("#progress").evaluate("p => p.value")
-        assert 10 <= paused_at < 100
-        await expect(page.locator("#resume-button")).to_be_disabled()
-
-        await connect_page(page, alice)
-        await page.click("#resume-button")
+        await expect(page.locator("#upload-status")).to_contain_text("resum")
+        await expect(page.locator('#log li[data-type="info"]').first).to_contain_text(
+            "connection lost"
+        )
         await expect(page.locator("#file-sha256")).to_have_text(digest, timeout=60000)
         assert await page.locator("#progress").evaluate("p => p.value") == 100
+        await expect(page.locator("#progress-text")).to_contain_text("resumed 1×")
+        await expect(page.locator("#status")).to_have_text(
+            f"connected as user {alice.id} (reconnected)"
+        )
         readies = page.locator('#log li[data-dir="in"][data-type="file.ready"]')
         await expect(readies).to_have_count(2)
         resumed = await readies.nth(1).inner_text()
         offset = int(resumed.split('"offset":')[1].split(",")[0])
         assert 0 < offset < len(data)
+        begins = page.locator('#log li[data-dir="out"][data-type="file.begin"]')
+        assert '"upload_id":' in await begins.nth(1).inner_text()
         errors = page.locator('#log li[data-dir="in"][data-type="error"]')
         assert await errors.count() == 0, await errors.all_inner_texts()
+        await page.screenshot(path=screenshots / "realtime-test-upload.png", full_page=True)
         href = await page.locator("#download-link").get_attribute("href")
         assert href is not None
     response = await client.get(href)

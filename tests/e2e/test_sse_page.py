@@ -1,20 +1,23 @@
-"""/realtime/sse-test in a real browser: live events, disconnect, resume with ?since= and
-see exactly the missed events; recovery-failed and the server's close event are shown."""
+"""/realtime/sse-test in a real browser (the SDK's RealtimeEvents): live events, disconnect,
+resume with Last-Event-ID and see exactly the missed events; a position beyond the history
+shows a gap and the stream goes on live; the server ending the stream is shown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.test_realtime_pages import browser_page, log_in, ws_publish
+from tests.e2e.test_realtime_pages import browser_page, log_in, screenshots, ws_publish
 from tests.support.accounts import Account
 
 pytestmark = pytest.mark.e2e
+__all__ = ["screenshots"]  # the fixture, shared with the WebSocket page's tests
 
 
 async def open_stream(page: Page, channel: str, stream: int) -> None:
@@ -79,29 +82,42 @@ async def test_live_events_disconnect_and_resume(client: Any, alice: Account) ->
     await ws.close()
 
 
-async def test_recovery_failed_and_close_are_shown(client: Any, alice: Account) -> None:
+async def test_gap_then_live_and_the_server_ending_the_stream(
+    client: Any, alice: Account, screenshots: Path
+) -> None:
     channel = f"public:sse-page-{uuid.uuid4().hex[:8]}"
+    ws = await client.ws_connect("/realtime/ws", headers=alice.headers)
+    assert (await ws.receive_json(timeout=5))["type"] == "connected"
     async with browser_page(client) as (page, base):
         await log_in(page, base, "/realtime/sse-test", alice.username, alice.password)
         await open_stream(page, channel, 1)
         await page.click("#disconnect-button")
-        # A position the server cannot recover from (as if the history had expired).
-        await page.evaluate("() => { lastId = 'deadbeef:5'; updateButtons(); }")
+        # A position the server cannot recover from (as if the history had expired): the
+        # server says recovery-failed and ends the stream (close 1000); the SDK shows a gap
+        # and reconnects from the position the server gave, live.
+        await page.fill("#resume-from", "deadbeef:5")
         await page.click("#resume-button")
-        failed = page.locator('#log li[data-event="recovery-failed"][data-stream="2"]')
-        await expect(failed).to_have_count(1)
-        await expect(failed).to_contain_text(channel)
-        closed = page.locator('#log li[data-event="close"][data-stream="2"]')
-        await expect(closed).to_have_count(1)
-        await expect(closed).to_contain_text('"code":1000')
-        await expect(page.locator("#status")).to_contain_text("the server ended the stream")
-        await expect(page.locator("#last-id")).to_have_text("–")
+        gap = page.locator('#log li[data-event="gap"][data-stream="2"]')
+        await expect(gap).to_have_count(1)
+        await expect(gap).to_contain_text(channel)
+        disconnected = page.locator('#log li[data-event="disconnected"][data-stream="2"]')
+        await expect(disconnected).to_have_count(1)
+        await expect(disconnected).to_contain_text("code 1000")
+        connected = page.locator('#log li[data-event="connected"][data-stream="2"]')
+        await expect(connected).to_have_count(2)
+        await expect(connected.nth(1)).to_contain_text('"reconnected":true')
+        live = await ws_publish(ws, channel, {"n": 1})
+        await expect(page.locator("#last-id")).to_have_text(live["cursor"])
+        assert await publications(page, 2) == [(live["cursor"], {"n": 1})]
 
         # The server ends a live stream when the session ends: the page shows why.
-        await open_stream(page, channel, 3)
         response = await client.post("/auth/logout-all", headers=alice.headers)
         assert response.status == 204
-        closed = page.locator('#log li[data-event="close"][data-stream="3"]')
+        closed = page.locator('#log li[data-event="closed"][data-stream="2"]')
         await expect(closed).to_have_count(1)
         await expect(closed).to_contain_text('"code":4003')
+        await expect(page.locator("#status")).to_contain_text("the server ended the stream")
         await expect(page.locator("#connect-button")).to_be_enabled()
+        await expect(page.locator("#resume-from")).to_have_value(live["cursor"])
+        await page.screenshot(path=screenshots / "sse-test.png", full_page=True)
+    await ws.close()

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from playwright.async_api import Page, expect
 from server.app import create_app
 from server.kernel.settings import Settings
 from tests.conftest import make_settings
-from tests.e2e.test_realtime_pages import DeployedServer, log_in, ws_publish
+from tests.e2e.test_realtime_pages import DeployedServer, log_in, screenshots, ws_publish
 from tests.support.accounts import Account
 from tests.support.browser import chromium
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 PATH = "/realtime/webrtc/test"
 CHAT = "public:webrtc-lobby"
+__all__ = ["screenshots"]  # the fixture, shared with the WebSocket page's tests
 FIRST_FRAME = 20_000  # ms; the server peer re-encodes the video (aiortc, in software)
 
 
@@ -154,7 +156,7 @@ async def next_publication(ws: Any, channel: str, timeout: float = 10) -> dict[s
 
 
 async def test_camera_echo_data_channels_and_chat(
-    client: Any, alice: Account, bob: Account
+    client: Any, alice: Account, bob: Account, screenshots: Path
 ) -> None:
     watcher = await client.ws_connect("/realtime/ws", headers=bob.headers)
     assert (await watcher.receive_json(timeout=5))["type"] == "connected"
@@ -207,11 +209,13 @@ async def test_camera_echo_data_channels_and_chat(
         await expect(presence.first).to_have_text(f"user {alice.id} joined (webrtc)")
         await expect(page.locator('#chat li[data-kind="error"]')).to_have_count(0)
         await no_signaling_errors(page)
-        # The candidates were trickled to the server, and their end (null) after them.
-        sent = page.locator('#log li[data-dir="out"][data-type="candidate"]')
-        await expect(sent.filter(has_text='"candidate":null')).to_have_count(1)
-        assert all('"to":"server"' in line for line in await sent.all_inner_texts())
-        assert await sent.count() >= 2
+        # The SDK offers to the server peer with every candidate in the SDP (aiortc answers
+        # at once, with all of its own): the log shows their types.
+        offers = page.locator('#log li[data-dir="out"][data-type="offer"]')
+        await expect(offers).to_have_count(1)
+        offer = await offers.inner_text()
+        assert '"to":"server"' in offer and re.search(r"candidates: \d+ host\)", offer), offer
+        await page.screenshot(path=screenshots / "webrtc-test.png", full_page=True)
         print(
             f"server peer connected in {connected:.2f} s, first echoed frame after "
             f"{echoed:.2f} s, echo round trip {rtt:.1f} ms"
@@ -223,7 +227,9 @@ async def test_camera_echo_data_channels_and_chat(
     await watcher.close()
 
 
-async def test_two_pages_see_each_other_and_call(client: Any, alice: Account, bob: Account) -> None:
+async def test_two_pages_see_each_other_and_call(
+    client: Any, alice: Account, bob: Account, screenshots: Path
+) -> None:
     async with browser_pages(client, 2) as ([one, two], base):
         await enter(one, base, alice)
         await enter(two, base, bob)
@@ -257,6 +263,11 @@ async def test_two_pages_see_each_other_and_call(client: Any, alice: Account, bo
         shown = time.monotonic() - started
         await no_signaling_errors(one)
         await no_signaling_errors(two)
+        # The call's candidates were trickled through signaling, to the callee only.
+        sent = one.locator('#log li[data-dir="out"][data-type="candidate"]')
+        assert await sent.count() >= 1
+        assert all(f'"to":"{bob_peer}"' in line for line in await sent.all_inner_texts())
+        await two.screenshot(path=screenshots / "webrtc-call.png", full_page=True)
         print(f"call connected in {connected:.2f} s, both videos showing after {shown:.2f} s")
 
         # Bob leaves: alice's list empties and her call with him ends.
@@ -266,15 +277,15 @@ async def test_two_pages_see_each_other_and_call(client: Any, alice: Account, bo
 
 
 async def test_page_is_served_under_the_strict_csp(client: Any) -> None:
-    """Only this origin's scripts, no inline ones (the page's JS is in webrtc-test.js)."""
+    """Only this origin's scripts, no inline ones: the page is one ES module (webrtc-test.js)
+    importing the SDK from /static/sdk/."""
     response = await client.get(PATH)
     assert response.status == 200
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in csp and "media-src 'self' blob: mediastream:" in csp
     html = await response.text()
     scripts = re.findall(r"<script\b[^>]*>", html)
-    assert scripts == [
-        '<script src="/static/realtime/common.js" defer>',
-        '<script src="/static/realtime/webrtc-test.js" defer>',
-    ]
+    assert scripts == ['<script type="module" src="/static/realtime/webrtc-test.js">']
+    module = await client.get("/static/realtime/webrtc-test.js")
+    assert "from '/static/sdk/index.js'" in await module.text()
     assert not re.search(r"<[^>]*\son[a-z]+\s*=", html)  # no inline event handlers

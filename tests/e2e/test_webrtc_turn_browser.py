@@ -76,10 +76,19 @@ async def relay_only(page: Page, base: str, account: Account, turn: Coturn) -> N
 
 
 async def only_relay_candidates_sent(page: Page) -> None:
+    """Trickled to a member (a call) through signaling."""
     sent = page.locator('#log li[data-dir="out"][data-type="candidate"]')
     lines = [line for line in await sent.all_inner_texts() if '"candidate":null' not in line]
     assert lines, "no candidate was trickled"
     assert all(" typ relay " in line for line in lines), lines
+
+
+async def only_relay_candidates_offered(page: Page) -> None:
+    """In the offer to the server peer (the SDK sends it with every candidate): the log
+    shows the types of the candidates in each SDP."""
+    offers = page.locator('#log li[data-dir="out"][data-type="offer"]')
+    text = await offers.inner_text()
+    assert re.search(r"candidates: \d+ relay\)", text), text
 
 
 async def test_relay_only_page_reaches_the_server_peer(
@@ -94,9 +103,9 @@ async def test_relay_only_page_reaches_the_server_peer(
         await page.click("#echo-button")
         await expect(page.locator("#echo-rtt")).to_have_attribute("data-ms", re.compile(r"^\d"))
         await first_frame(page, "remote-video")
-        pair = await page.evaluate(f"(async () => ({SELECTED_PAIR})(server.pc))()")
+        pair = await page.evaluate(f"(async () => ({SELECTED_PAIR})(room.peers.get('server')))()")
         assert pair is not None and pair[0] == "relay", pair
-        await only_relay_candidates_sent(page)
+        await only_relay_candidates_offered(page)
         await no_signaling_errors(page)
     log = turn.log_text()
     assert re.search(rf"user <\d+:{alice.id}>: .*ALLOCATE processed, success", log), log[-3000:]
@@ -124,7 +133,9 @@ async def test_two_relay_only_pages_call_each_other(
         await first_frame(one, f"peer-video-{bob_peer}")
         await first_frame(two, f"peer-video-{alice_peer}")
         for page, peer in ((one, bob_peer), (two, alice_peer)):
-            pair = await page.evaluate(f"(async (id) => ({SELECTED_PAIR})(calls.get(id).pc))", peer)
+            pair = await page.evaluate(
+                f"(async (id) => ({SELECTED_PAIR})(room.peers.get(id)))", peer
+            )
             assert pair == ["relay", "relay"], pair
             await only_relay_candidates_sent(page)
             await no_signaling_errors(page)

@@ -113,6 +113,23 @@ async def _signaling(client: Any, a: Recorder, b: Recorder, alice: Account) -> N
     await a.next("peer-left")
 
 
+async def _removed_from_a_private_channel(client: Any, alice: Account, bob: Account) -> EventStream:
+    """bob's stream on a private channel, until alice removes him: `unsubscribed`, `close`."""
+    response = await client.post(
+        "/realtime/private-channels", json={"name": uuid.uuid4().hex}, headers=alice.headers
+    )
+    channel = (await response.json())["channel"]
+    members = f"/realtime/private-channels/{channel.partition(':')[2]}/members/{bob.id}"
+    assert (await client.put(members, headers=alice.headers)).status == 200
+    stream = await EventStream.open(client, bob, f"channels={channel}")
+    await stream.next("subscribed")
+    assert (await client.delete(members, headers=alice.headers)).status == 204
+    await stream.next("unsubscribed")
+    await stream.next("close")
+    stream.response.close()
+    return stream
+
+
 async def test_live_event_stream_events_match_the_document(
     client: Any, alice: Account, bob: Account
 ) -> None:
@@ -144,7 +161,8 @@ async def test_live_event_stream_events_match_the_document(
     await lost.next("recovery-failed")
     await lost.next("close")
     lost.response.close()
-    for name, _, data in stream.events + lost.events:
+    removed = await _removed_from_a_private_channel(client, alice, bob)
+    for name, _, data in stream.events + lost.events + removed.events:
         document.check("events", name, data)
     promised = {f"{key}@events" for key in document.messages("events")}
     assert promised - document.seen - OUTAGE_ONLY == set()

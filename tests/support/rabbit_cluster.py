@@ -117,10 +117,21 @@ class RabbitCluster:
             log.close()
         await _port_open(node, timeout=90)
 
-    async def join(self, node: Node, seed: Node) -> None:
-        await self.ctl(node, "stop_app")
-        await self.ctl(node, "join_cluster", seed.name)
-        await self.ctl(node, "start_app")
+    async def join(self, node: Node, seed: Node, attempts: int = 3) -> None:
+        """Join `node` to `seed`'s cluster. A start_app right after join_cluster now and then
+        fails inside mnesia ("badmatch ... mnesia_app"); the node is then reset and joined
+        again."""
+        for attempt in range(1, attempts + 1):
+            await self.ctl(node, "stop_app")
+            await self.ctl(node, "join_cluster", seed.name)
+            try:
+                await self.ctl(node, "start_app")
+                return
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+            await self.ctl(node, "stop_app")
+            await self.ctl(node, "reset")
 
     async def stop_app(self, node: Node) -> None:
         await self.ctl(node, "stop_app")
@@ -197,7 +208,8 @@ async def rabbit_cluster(directory: Path, size: int = 3) -> AsyncIterator[Rabbit
     try:
         await asyncio.gather(*(cluster.boot(node) for node in cluster.nodes))
         seed, *others = cluster.nodes
-        await asyncio.gather(*(cluster.join(node, seed) for node in others))
+        for node in others:  # one at a time: concurrent joins race in mnesia's schema
+            await cluster.join(node, seed)
         cluster.started_in = time.monotonic() - started
         yield cluster
     finally:

@@ -11,6 +11,7 @@
 from realtime_client.binary import BinaryMessage
 from realtime_client.errors import ConnectionClosed, ConnectionLost, RealtimeError, RecoveryFailed
 from realtime_client.notifications import Notification
+from realtime_client.private_channels import PrivateChannels
 from realtime_client.sse import SSEClient, create_sse_client
 from realtime_client.sse_parser import SSEEvent
 from realtime_client.ws import WSClient
@@ -20,6 +21,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionLost",
     "Notification",
+    "PrivateChannels",
     "RealtimeError",
     "RecoveryFailed",
     "SSEClient",

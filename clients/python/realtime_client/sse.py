@@ -10,12 +10,20 @@ The client parses the stream per the EventSource rules (`id`, `event`, `data`, `
 comments), remembers the last id, and after a dropped connection reconnects with
 `Last-Event-ID`, so the server replays what was missed. When that is no longer possible the
 server sends `recovery-failed`, raised as `RecoveryFailed`.
+
+An `unsubscribed` event (`code` "removed": you were removed from a private channel's members,
+or it was deleted) drops that channel, its cursor and its subscription token: a reconnect
+follows the other channels (asking for the removed one again would be refused, 403, and end
+them all). When no channel is left, the server ends the stream and `events()` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -23,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from realtime_client._auth import FATAL_STATUSES, Credential, credentials, http_error
+from realtime_client._auth import FATAL_STATUSES, Credential, credentials, http_error, resolve
 from realtime_client._cursors import valid_cursor
 from realtime_client.errors import ConnectionClosed, RealtimeError, RecoveryFailed
 from realtime_client.sse_parser import SSEEvent, SSEParser
@@ -48,8 +56,11 @@ class SSEClient:
         read_timeout: float | None = 60.0,
         headers: dict[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        subscription_tokens: Sequence[Credential] = (),
     ) -> None:
         self.url = url
+        # Sent as X-Subscription-Token (never in the URL), resolved for every connection.
+        self._subscription_tokens = list(subscription_tokens)
         self.channels = list(channels)
         self._credentials = credentials
         self._reconnect = reconnect
@@ -62,6 +73,7 @@ class SSEClient:
         self._response: aiohttp.ClientResponse | None = None
         self._closing = False
         self._cursors: dict[str, str] = {}
+        self._removed: set[str] = set()  # channels the server ended (`unsubscribed`)
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None  # the server's `retry:` advice
         self.reconnects = 0
@@ -126,6 +138,10 @@ class SSEClient:
         assert self._session is not None
         headers, query = await credentials(*self._credentials)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **headers}
+        tokens = [await resolve(token) for token in self._subscription_tokens]
+        tokens = [t for t in tokens if not t or _token_channel(t) not in self._removed]
+        if any(tokens):
+            headers["X-Subscription-Token"] = ",".join(t for t in tokens if t)
         if self.resume_id:
             headers["Last-Event-ID"] = self.resume_id
         params = {"channels": ",".join(self.channels), **query}
@@ -162,6 +178,8 @@ class SSEClient:
                             raise self._recovery_failed(event)
                         if event.event == "close":
                             close_code = _close_code(event)
+                        if event.event == "unsubscribed":
+                            self._unsubscribed(event)
                         yield event
             except RealtimeError as error:
                 if isinstance(error, RecoveryFailed) or error.ref in FATAL_STATUSES:
@@ -176,6 +194,8 @@ class SSEClient:
                 return
             if _refused(close_code):
                 raise ConnectionClosed("the server ended the stream", close_code)
+            if not self.channels:  # every channel was ended by the server: nothing to follow
+                return
             if not self._reconnect:
                 return
             failures += 1
@@ -187,6 +207,17 @@ class SSEClient:
             delay = min(ceiling, base * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
             await asyncio.sleep(delay)
             self.reconnects += 1
+
+    def _unsubscribed(self, event: SSEEvent) -> None:
+        """The server ended a subscription: follow that channel no more."""
+        try:
+            channel = event.json().get("channel")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(channel, str) and channel in self.channels:
+            self.channels.remove(channel)
+            self._cursors.pop(channel, None)
+            self._removed.add(channel)
 
     def _recovery_failed(self, event: SSEEvent) -> RecoveryFailed:
         try:
@@ -212,7 +243,8 @@ def create_sse_client(
     `token`/`api_key`/`ticket` may be strings or coroutine functions returning a fresh value
     per connection (tickets are single-use). Options: `last_event_id`, `reconnect`,
     `reconnect_delay`, `max_reconnect_delay`, `max_reconnect_attempts`, `read_timeout`,
-    `headers`, `session` (see `SSEClient`)."""
+    `headers`, `session` (see `SSEClient`), and `subscription_tokens` (one per channel of a
+    namespace that takes them: strings or async functions, sent in a header)."""
     names = [c for c in channels.split(",") if c] if isinstance(channels, str) else list(channels)
     if not names:
         raise ValueError("give the channels to follow, e.g. channels=['public:news']")
@@ -229,3 +261,14 @@ def _close_code(event: SSEEvent) -> int | None:
     except (ValueError, AttributeError):
         return None
     return code if isinstance(code, int) else None
+
+
+def _token_channel(token: str) -> str | None:
+    """The channel a subscription token names (read, not verified: the server verifies)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    channel = claims.get("channel") if isinstance(claims, dict) else None
+    return channel if isinstance(channel, str) else None

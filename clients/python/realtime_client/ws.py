@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from realtime_client import files, webrtc
-from realtime_client._auth import Credential, credentials
+from realtime_client._auth import Credential, credentials, resolve
 from realtime_client._cursors import ChannelCursors
 from realtime_client._socket import ReconnectingSocket, json_request
 from realtime_client.binary import BinaryFrameError, BinaryMessage
@@ -74,6 +74,7 @@ class WSClient(ReconnectingSocket):
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._files = files.Uploads()
         self._channels = ChannelCursors()  # subscribed channel -> last cursor seen
+        self._tokens: dict[str, Credential] = {}  # channel -> its subscription token
         self._resubscribing: set[int] = set()
         self._resubscriber: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Incoming | None] = asyncio.Queue()
@@ -116,6 +117,9 @@ class WSClient(ReconnectingSocket):
         cursor = self._channels.get(channel)
         if cursor:
             frame["since"] = cursor
+        token = await resolve(self._tokens.get(channel))
+        if token:
+            frame["token"] = token
         try:
             await self._call(json_request(frame), resubscribe=True)
         except ConnectionLost:
@@ -147,8 +151,9 @@ class WSClient(ReconnectingSocket):
             if frame.get("id") in self._resubscribing and not frame.get("recovered"):
                 gap = {"type": "gap", "channel": frame["channel"], "cursor": frame.get("cursor")}
                 await self._queue.put(gap)
-        elif kind == "unsubscribed":
+        elif kind == "unsubscribed":  # a reply, or the server's (`code`: "removed")
             self._channels.pop(frame.get("channel", ""), None)
+            self._tokens.pop(frame.get("channel", ""), None)
         elif kind == "gap":
             self._channels[frame["channel"]] = frame.get("cursor")
         elif kind == "file.ack":
@@ -230,15 +235,26 @@ class WSClient(ReconnectingSocket):
     async def ping(self, data: Any = None) -> Frame:
         return await self.request({"type": "ping", "data": data}, retry=True)
 
-    async def subscribe(self, channel: str, since: str | None = None) -> Frame:
+    async def subscribe(
+        self, channel: str, since: str | None = None, token: Credential = None
+    ) -> Frame:
         """Subscribe, recovering what was published after cursor `since`. Returns the
-        `subscribed` reply; its recovered publications are also yielded by `messages()`."""
+        `subscribed` reply; its recovered publications are also yielded by `messages()`.
+        `token`: a subscription token (a string, or an async function asked again when
+        resubscribing after a reconnect) for namespaces that accept them."""
         frame: Frame = {"type": "subscribe", "channel": channel}
         if since:
             frame["since"] = since
-        return await self.request(frame, retry=True)
+        value = await resolve(token)
+        if value:
+            frame["token"] = value
+        reply = await self.request(frame, retry=True)
+        if token is not None:
+            self._tokens[channel] = token
+        return reply
 
     async def unsubscribe(self, channel: str) -> Frame:
+        self._tokens.pop(channel, None)
         known = self._channels.pop(channel, False) is not False
         unsubscribed: Frame = {"type": "unsubscribed", "channel": channel}
         if known and not self.connected:  # the next connection will not subscribe again

@@ -1,103 +1,90 @@
-// /realtime/sse-test: an EventSource on /realtime/events with a live log, disconnect, and
-// resume from the last event id (?since=, since a new EventSource cannot set Last-Event-ID).
-'use strict';
+// /realtime/sse-test on the SDK (/static/sdk/): RealtimeEvents on /realtime/events, a live
+// log, disconnect, and resume from a position (Last-Event-ID). `events` is on `window` for
+// the console.
+import { RealtimeEvents } from '/static/sdk/index.js';
+import { $, describe, log, loggedIn, notificationText, setStatus, setupClearLog, setupLogin, ticket } from './ui.js';
 
-const { $, log, setStatus } = RT;
-const EVENTS = ['connected', 'publication', 'join', 'leave', 'recovery-failed', 'close'];
-
-let source = null;
+let events = null;
 let stream = 0; // numbers the streams opened, so the log tells them apart (data-stream)
-let lastId = '';
 
 function updateButtons() {
-  const loggedIn = RT.loggedIn();
-  $('connect-button').disabled = !loggedIn || source !== null;
-  $('disconnect-button').disabled = source === null;
-  $('resume-button').disabled = !loggedIn || source !== null || !lastId;
-  $('last-id').textContent = lastId || '–';
+  $('connect-button').disabled = !loggedIn() || events !== null;
+  $('disconnect-button').disabled = events === null;
+  $('resume-button').disabled = !loggedIn() || events !== null || !$('resume-from').value.trim();
+  $('last-id').textContent = (events && events.lastEventId) || '–';
 }
 
 async function open(since) {
   stop();
-  $('connect-button').disabled = true;
-  $('resume-button').disabled = true;
+  const channels = $('channels').value.split(',').map((name) => name.trim()).filter(Boolean);
+  const number = ++stream;
+  const options = { url: location.origin, channels, auth: { ticket } };
+  if (since) options.lastEventId = since;
+  let current;
   try {
-    const params = new URLSearchParams({ channels: $('channels').value.trim(), ticket: await RT.ticket() });
-    if (since) params.set('since', since);
-    const es = new EventSource(`/realtime/events?${params}`);
-    const number = ++stream;
-    source = es;
-    log(`-- stream ${number}: ${since ? `resuming since ${since}` : 'connecting'}`, { event: 'info', stream: number });
-    setStatus('connecting…');
-    es.addEventListener('open', () => {
-      if (source === es) setStatus(`stream ${number} open`, 'ok');
-    });
-    for (const name of EVENTS) es.addEventListener(name, (event) => onEvent(es, number, name, event));
-    es.addEventListener('message', (event) => onEvent(es, number, 'message', event));
-    // `error` is both an event the server may send (a MessageEvent with data) and how
-    // EventSource reports a broken connection (a plain Event).
-    es.addEventListener('error', (event) => {
-      if (event instanceof MessageEvent) onEvent(es, number, 'error', event);
-      else if (source === es) lost(number);
-    });
+    current = new RealtimeEvents(options);
   } catch (error) {
-    setStatus(error.message, 'error');
+    setStatus(describe(error), 'error');
+    return;
   }
-  updateButtons();
-}
+  events = window.events = current;
+  const line = (event, text, attrs = {}) => log(`#${number} ${event}  ${text}`, { event, stream: number, ...attrs });
+  log(`-- stream ${number}: ${since ? `resuming since ${since}` : 'connecting'} (${channels.join(', ')})`, { event: 'info', stream: number });
 
-function onEvent(es, number, name, event) {
-  if (source !== es) return;
-  // lastEventId sticks from the previous event; only publications carry their own id.
-  const id = name === 'publication' ? event.lastEventId : '';
-  if (id) lastId = id;
-  log(`#${number} ${name}  id=${id || '-'}  ${event.data}`, { event: name, id, stream: number });
-  if (name === 'publication') logNotification(number, event.data);
-  if (name === 'recovery-failed') {
-    lastId = ''; // the missed events are gone: start afresh
-    setStatus('recovery failed: the missed events are no longer available; connect again', 'error');
-  } else if (name === 'close') {
-    let reason = event.data;
-    try {
-      const data = JSON.parse(event.data);
-      reason = `code ${data.code}: ${data.reason}`;
-    } catch {
-      // show the raw data
+  current.on('connected', (hello) => {
+    line('connected', JSON.stringify(hello));
+    setStatus(`stream ${number} connected${hello.reconnected ? ' again' : ''}`, 'ok');
+  });
+  current.on('disconnected', ({ code }) => line('disconnected', `code ${code ?? '–'} (Last-Event-ID ${current.lastEventId ?? '–'})`));
+  current.on('message', (message) => line('message', JSON.stringify(message)));
+  current.on('error', (error) => line('error', describe(error)));
+  current.on('closed', (error) => {
+    const code = error.closeCode !== undefined ? error.closeCode : error.status;
+    line('closed', `${JSON.stringify({ code: code ?? null, error: error.code })} ${error.message}`);
+    if (events === current) {
+      events = null;
+      $('resume-from').value = current.lastEventId ?? '';
+      setStatus(`stream ${number} ended: ${error.message}${code ? ` (code ${code})` : ''}`, 'error');
     }
-    stop();
-    setStatus(`the server ended the stream (${reason})`, 'error');
-  } else if (name === 'connected') {
-    setStatus(`stream ${number} connected`, 'ok');
+    updateButtons();
+  });
+  for (const channel of current.channels.values()) {
+    channel.on('publication', (publication) => {
+      line('publication', `id=${publication.cursor}  ${JSON.stringify(publication)}`, { id: publication.cursor });
+      const text = notificationText(publication);
+      if (text) line('notification', text);
+      updateButtons();
+    });
+    channel.on('subscribed', ({ cursor, recovered }) => line('subscribed', `${channel.name} at ${cursor ?? '–'}${recovered ? ', recovered' : ''}`));
+    channel.on('recovered', ({ publications }) => line('recovered', `${channel.name}: ${publications} missed publications replayed`));
+    channel.on('gap', ({ cursor }) => {
+      line('gap', `${channel.name}: what was missed is lost (reload your state); live again from ${cursor}`);
+      setStatus(`gap on ${channel.name}: the missed events are no longer available`, 'error');
+      updateButtons();
+    });
+    channel.on('join', ({ info }) => line('join', `${channel.name}: user ${info.user_id} (${info.transport})`));
+    channel.on('leave', ({ info }) => line('leave', `${channel.name}: user ${info.user_id} (${info.transport})`));
   }
   updateButtons();
-}
-
-// A notification gets a readable line of its own under its publication.
-function logNotification(number, data) {
-  let text = null;
+  setStatus('connecting…');
   try {
-    text = RT.notificationText(JSON.parse(data));
-  } catch {
-    // not JSON: already shown as it came
+    await current.start();
+  } catch (error) {
+    if (events === current) setStatus(`refused: ${describe(error)}`, 'error');
   }
-  if (text) log(`   ${text}`, { event: 'notification', stream: number });
-}
-
-// The browser would reconnect with the same (spent) ticket: stop and let the user resume.
-function lost(number) {
-  stop();
-  log(`-- stream ${number}: connection lost`, { event: 'info', stream: number });
-  setStatus('connection lost: press resume', 'error');
   updateButtons();
 }
 
 function stop() {
-  if (source !== null) source.close();
-  source = null;
+  if (events === null) return;
+  const current = events;
+  events = null;
+  $('resume-from').value = current.lastEventId ?? '';
+  current.close();
 }
 
-RT.setupLogin(() => updateButtons());
-RT.setupClearLog();
+setupLogin(updateButtons);
+setupClearLog();
 $('connect-button').addEventListener('click', () => open(''));
 $('disconnect-button').addEventListener('click', () => {
   stop();
@@ -105,5 +92,6 @@ $('disconnect-button').addEventListener('click', () => {
   setStatus('disconnected', 'info');
   updateButtons();
 });
-$('resume-button').addEventListener('click', () => open(lastId));
+$('resume-button').addEventListener('click', () => open($('resume-from').value.trim()));
+$('resume-from').addEventListener('input', updateButtons);
 updateButtons();

@@ -1,172 +1,67 @@
-// /realtime/test: a WebSocket client for the hub protocol (docs/PROTOCOL.md):
-// subscribe, publish, presence, and resumable file uploads with credit-based flow control.
-// ?chunkDelayMs=N waits N ms after each chunk (to slow uploads down for testing).
-'use strict';
+// /realtime/test on the SDK (/static/sdk/): log in, connect with a ticket, subscribe,
+// publish, presence, binary messages and a resumable upload. The SDK's `trace` event feeds
+// the protocol log. `client` is on `window` for the console.
+// ?chunkDelayMs=N reads each chunk of a file N ms late (to watch an upload, or drop it midway).
+import { RealtimeClient } from '/static/sdk/index.js';
+import { $, describe, log, loggedIn, notificationText, setStatus, setupClearLog, setupLogin, ticket, wsUrl } from './ui.js';
 
-const { $, log, setStatus } = RT;
-const CHUNK = 0x01; // binary frame kind: 0x01 | upload id (16 bytes) | offset (uint64 BE) | bytes
-const MESSAGE = 0x02; // 0x02 | header length (uint16 BE) | JSON header | bytes
 const chunkDelayMs = Math.max(0, Number(new URLSearchParams(location.search).get('chunkDelayMs')) || 0);
-
-let ws = null;
-let nextId = 1;
-const subscribed = new Set();
-// The current upload: {file, name, mime, size, sha256, id, idBytes, acked, sent, chunkSize,
-// window, socket (the one it may send on; null while paused or resuming), gen, ending, done}
-let upload = null;
-
-const isOpen = () => ws !== null && ws.readyState === WebSocket.OPEN;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function send(message) {
-  if (!isOpen()) {
-    setStatus('not connected', 'error');
-    return false;
-  }
-  ws.send(JSON.stringify(message));
-  log(`→ ${JSON.stringify(message)}`, { dir: 'out', type: message.type });
-  return true;
-}
+let client = null;
+let uploading = false;
 
 function updateButtons() {
-  const loggedIn = RT.loggedIn();
-  const open = isOpen();
-  $('connect-button').disabled = !loggedIn || ws !== null;
-  $('drop-button').disabled = ws === null;
-  for (const id of ['subscribe-button', 'unsubscribe-button', 'presence-button', 'publish-button']) {
+  const open = client !== null && client.connected;
+  $('connect-button').disabled = !loggedIn() || client !== null;
+  $('drop-button').disabled = !open;
+  $('close-button').disabled = client === null;
+  for (const id of ['subscribe-button', 'unsubscribe-button', 'presence-button', 'publish-button', 'binary-button']) {
     $(id).disabled = !open;
   }
-  const uploading = upload !== null && !upload.done && upload.socket === ws;
   $('send-file-button').disabled = !open || uploading || $('file-input').files.length === 0;
-  $('resume-button').disabled = !open || !upload || !upload.id || upload.done || upload.socket === ws;
 }
 
 // -- connection ---------------------------------------------------------------------------
 
 async function connect() {
-  if (ws !== null) return;
-  $('connect-button').disabled = true;
+  if (client !== null) return;
+  const created = new RealtimeClient({ url: wsUrl('/realtime/ws'), auth: { ticket } });
+  client = window.client = created;
+  created.on('trace', ({ direction, frame }) => log(JSON.stringify(frame), { dir: direction, type: frame.type, channel: frame.channel }));
+  created.on('connected', (hello) => {
+    $('connected').textContent = JSON.stringify(hello);
+    setStatus(`connected as user ${hello.user_id}${hello.reconnected ? ' (reconnected)' : ''}`, 'ok');
+    updateButtons();
+  });
+  created.on('disconnected', ({ code, reason }) => {
+    setStatus(`disconnected (code ${code}${reason ? `: ${reason}` : ''}): reconnecting…`, 'error');
+    log(`connection lost (close ${code})`, { type: 'info' });
+    if (uploading) $('upload-status').textContent = 'connection lost: the upload resumes after the reconnect';
+    updateButtons();
+  });
+  created.on('reconnecting', ({ attempt, delayMs }) => log(`reconnect attempt ${attempt} in ${Math.round(delayMs)} ms`, { type: 'info' }));
+  created.on('closed', (error) => {
+    if (client === created) client = null;
+    $('connected').textContent = '–';
+    renderSubscriptions();
+    setStatus(`closed: ${describe(error)}`, 'error');
+    updateButtons();
+  });
+  created.on('error', (error) => setStatus(`error ${describe(error)}`, 'error'));
+  created.on('binary', ({ header, data }) => {
+    const text = new TextDecoder().decode(data.subarray(0, 200));
+    $('binary-received').textContent = `${header.mime}, ${data.length} bytes${header.channel ? ` on ${header.channel}` : ' (echo)'}: ${text}`;
+    log(`binary ${JSON.stringify(header)} + ${data.length} bytes`, { dir: 'in', type: 'binary' });
+  });
+  updateButtons();
+  setStatus('connecting…');
   try {
-    setStatus('getting a ticket…');
-    const ticket = await RT.ticket();
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(`${scheme}//${location.host}/realtime/ws?ticket=${encodeURIComponent(ticket)}`);
-    socket.binaryType = 'arraybuffer';
-    ws = socket;
-    setStatus('connecting…');
-    socket.addEventListener('open', () => updateButtons());
-    socket.addEventListener('message', (event) => {
-      if (ws === socket) onFrame(event.data);
-    });
-    socket.addEventListener('close', (event) => {
-      if (ws === socket) closed(`closed by the server or network (code ${event.code}${event.reason ? `: ${event.reason}` : ''})`);
-    });
+    await created.connect();
   } catch (error) {
-    setStatus(error.message, 'error');
+    setStatus(`could not connect: ${describe(error)}`, 'error');
   }
   updateButtons();
-}
-
-// The socket is gone: forget channel state; an upload in progress waits for a resume.
-function closed(why) {
-  ws = null;
-  subscribed.clear();
-  renderSubscriptions();
-  $('connected').textContent = '–';
-  setStatus(`disconnected: ${why}`, 'error');
-  log(`-- ${why}`, { type: 'closed' });
-  if (upload && !upload.done) {
-    upload.socket = null;
-    upload.gen += 1;
-    if (upload.id) setUploadStatus(`paused at ${upload.acked} of ${upload.size} bytes: connect, then resume`);
-  }
-  updateButtons();
-}
-
-function drop() {
-  if (ws === null) return;
-  const socket = ws;
-  closed('dropped by the page');
-  socket.close(1000, 'dropped by the page');
-}
-
-// -- incoming frames ----------------------------------------------------------------------
-
-// A notification gets a readable line of its own under its publication.
-function logNotification(publication) {
-  const text = RT.notificationText(publication);
-  if (text) log(`   ${text}`, { type: 'notification', channel: publication.channel });
-}
-
-function onFrame(data) {
-  if (data instanceof ArrayBuffer) {
-    onBinary(data);
-    return;
-  }
-  let frame;
-  try {
-    frame = JSON.parse(data);
-  } catch {
-    log(`← (not JSON) ${data}`, { dir: 'in', type: 'unparsable' });
-    return;
-  }
-  log(`← ${data}`, { dir: 'in', type: frame.type, channel: frame.channel });
-  if (frame.type === 'publication') logNotification(frame);
-  switch (frame.type) {
-    case 'connected':
-      $('connected').textContent = JSON.stringify(frame);
-      setStatus(`connected as user ${frame.user_id}`, 'ok');
-      break;
-    case 'subscribed':
-      subscribed.add(frame.channel);
-      renderSubscriptions();
-      for (const publication of frame.publications || []) {
-        log(`← (recovered) ${JSON.stringify(publication)}`, { dir: 'in', type: 'publication', channel: frame.channel });
-        logNotification(publication);
-      }
-      requestPresence(frame.channel);
-      break;
-    case 'unsubscribed':
-      subscribed.delete(frame.channel);
-      renderSubscriptions();
-      break;
-    case 'join':
-    case 'leave':
-      if (frame.channel === $('presence-channel').textContent) requestPresence(frame.channel);
-      break;
-    case 'presence':
-      renderPresence(frame.channel, frame.members);
-      break;
-    case 'file.ready':
-      onFileReady(frame);
-      break;
-    case 'file.ack':
-      onFileAck(frame);
-      break;
-    case 'file.done':
-      onFileDone(frame);
-      break;
-    case 'error':
-      if (typeof frame.ref === 'string' && (frame.ref.startsWith('file') || frame.ref === 'binary')) {
-        onFileError(frame);
-      } else {
-        setStatus(`error ${frame.code}: ${frame.message}`, 'error');
-      }
-      break;
-    default:
-      break;
-  }
-}
-
-function onBinary(buffer) {
-  const bytes = new Uint8Array(buffer);
-  if (bytes[0] !== MESSAGE || bytes.length < 3) {
-    log(`← binary frame of ${bytes.length} bytes (kind ${bytes[0]})`, { dir: 'in', type: 'binary' });
-    return;
-  }
-  const length = new DataView(buffer).getUint16(1);
-  const header = new TextDecoder().decode(bytes.subarray(3, 3 + length));
-  log(`← binary message ${header} + ${bytes.length - 3 - length} bytes`, { dir: 'in', type: 'binary' });
 }
 
 // -- channels -----------------------------------------------------------------------------
@@ -174,26 +69,55 @@ function onBinary(buffer) {
 const channelName = () => $('channel').value.trim();
 
 function renderSubscriptions() {
-  $('subscriptions').textContent = subscribed.size ? [...subscribed].join(', ') : 'none';
+  const names = client ? [...client.channels.keys()] : [];
+  $('subscriptions').textContent = names.length ? names.join(', ') : 'none';
 }
 
-// Automatic requests (after subscribing, on join/leave) only where presence exists.
-function requestPresence(channel, asked = false) {
-  if (asked || channel.startsWith('public:')) send({ type: 'presence', channel, id: nextId++ });
+async function subscribe() {
+  const name = channelName();
+  try {
+    const channel = await client.subscribe(name);
+    channel.on('publication', (publication) => {
+      const text = notificationText(publication);
+      if (text) log(text, { type: 'notification', channel: name });
+    });
+    channel.on('join', () => showPresence(name, false));
+    channel.on('leave', () => showPresence(name, false));
+    channel.on('gap', ({ cursor }) => log(`${name}: publications were lost; going on from ${cursor}`, { type: 'error' }));
+    channel.on('error', (error) => setStatus(`${name}: ${describe(error)}`, 'error'));
+    renderSubscriptions();
+    if (name.startsWith('public:')) await showPresence(name, true); // presence exists there
+  } catch (error) {
+    setStatus(`subscribe: ${describe(error)}`, 'error');
+  }
 }
 
-function renderPresence(channel, members) {
-  $('presence-channel').textContent = channel;
-  $('presence').replaceChildren(
-    ...members.map((member) => {
+async function unsubscribe() {
+  try {
+    await client.unsubscribe(channelName());
+  } catch (error) {
+    setStatus(`unsubscribe: ${describe(error)}`, 'error');
+  }
+  renderSubscriptions();
+}
+
+// Refreshed on join/leave only while that channel is the one shown.
+async function showPresence(name, asked) {
+  if (!asked && $('presence-channel').textContent !== name) return;
+  try {
+    const members = await client.presence(name);
+    $('presence-channel').textContent = name;
+    $('presence').replaceChildren(...members.map((member) => {
       const item = document.createElement('li');
       item.textContent = `user ${member.user_id} (${member.transport}, client ${member.client_id})`;
       return item;
-    }),
-  );
+    }));
+  } catch (error) {
+    setStatus(`presence: ${describe(error)}`, 'error');
+  }
 }
 
-function publish() {
+async function publish() {
   let data;
   try {
     data = JSON.parse($('publish-data').value);
@@ -201,183 +125,89 @@ function publish() {
     setStatus(`publish data is not JSON: ${error.message}`, 'error');
     return;
   }
-  send({ type: 'publish', channel: channelName(), data, id: nextId++ });
+  try {
+    const ack = await client.publish(channelName(), data);
+    setStatus(`published at ${ack.cursor}`, 'ok');
+  } catch (error) {
+    setStatus(`publish: ${describe(error)}`, 'error');
+  }
 }
 
-// -- file uploads -------------------------------------------------------------------------
-
-function setUploadStatus(text) {
-  $('upload-status').textContent = text;
+async function sendBinary() {
+  const bytes = new TextEncoder().encode($('binary-text').value);
+  const options = { mime: 'text/plain', filename: 'message.txt' };
+  if ($('binary-to-channel').checked) options.channel = channelName();
+  log(`binary ${JSON.stringify(options)} + ${bytes.length} bytes`, { dir: 'out', type: 'binary' });
+  try {
+    await client.sendBinary(bytes, options);
+  } catch (error) {
+    setStatus(`binary: ${describe(error)}`, 'error');
+  }
 }
 
-function showProgress() {
-  const percent = upload.size === 0 ? 100 : Math.floor((upload.acked * 100) / upload.size);
+// -- file upload --------------------------------------------------------------------------
+
+// The file, read `delayMs` late chunk by chunk (the SDK reads a Blob with slice().arrayBuffer()).
+const slowly = (file, delayMs) => ({
+  size: file.size,
+  type: file.type,
+  arrayBuffer: () => file.arrayBuffer(),
+  slice: (start, end) => ({ arrayBuffer: async () => (await sleep(delayMs), file.slice(start, end).arrayBuffer()) }),
+});
+
+function showProgress({ loaded, total, resumes }) {
+  const percent = total === 0 ? 100 : Math.floor((loaded * 100) / total);
   $('progress').value = percent;
-  $('progress-text').textContent = `${percent}% (${upload.acked} / ${upload.size} bytes)`;
-}
-
-function hex(buffer) {
-  return [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-function uuidBytes(uuid) {
-  const digits = uuid.replace(/-/g, '');
-  return Uint8Array.from({ length: 16 }, (_, i) => parseInt(digits.substr(i * 2, 2), 16));
-}
-
-function chunkFrame(idBytes, offset, bytes) {
-  const frame = new Uint8Array(25 + bytes.byteLength);
-  frame[0] = CHUNK;
-  frame.set(idBytes, 1);
-  new DataView(frame.buffer).setBigUint64(17, BigInt(offset), false);
-  frame.set(new Uint8Array(bytes), 25);
-  return frame.buffer;
-}
-
-function fileBegin(extra = {}) {
-  return send({
-    type: 'file.begin',
-    id: 'file.begin',
-    name: upload.name,
-    mime: upload.mime,
-    size: upload.size,
-    sha256: upload.sha256,
-    ...extra,
-  });
+  const again = resumes ? `, resumed ${resumes}×` : '';
+  $('progress-text').textContent = `${percent}% (${loaded} / ${total} bytes${again})`;
 }
 
 async function sendFile() {
   const file = $('file-input').files[0];
-  if (!file || !isOpen()) return;
-  $('send-file-button').disabled = true;
+  if (!file || uploading) return;
+  uploading = true;
+  updateButtons();
   $('download-link').removeAttribute('href');
   $('download-link').textContent = '–';
   $('file-sha256').textContent = '';
-  setUploadStatus(`hashing ${file.name}…`);
-  const sha256 = hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
-  const mime = /^[\w.+-]+\/[\w.+-]+$/.test(file.type) ? file.type : 'application/octet-stream';
-  upload = {
-    file, name: file.name || 'file', mime, size: file.size, sha256, id: null, idBytes: null,
-    acked: 0, sent: 0, chunkSize: 0, window: 0, socket: ws, gen: 0, ending: false, done: false,
-  };
-  showProgress();
-  setUploadStatus(`starting ${upload.name} (${upload.size} bytes, sha256 ${sha256})`);
-  fileBegin();
-  updateButtons();
-}
-
-function resume() {
-  if (!upload || !upload.id || upload.done || !isOpen()) return;
-  upload.socket = null; // send nothing until file.ready says where to continue
-  upload.gen += 1;
-  setUploadStatus(`resuming ${upload.id}…`);
-  fileBegin({ upload_id: upload.id });
-  $('resume-button').disabled = true;
-}
-
-function onFileReady(frame) {
-  if (!upload || (upload.id && frame.upload_id !== upload.id)) return;
-  upload.id = frame.upload_id;
-  upload.idBytes = uuidBytes(frame.upload_id);
-  upload.acked = upload.sent = frame.offset;
-  upload.chunkSize = frame.chunk_size;
-  upload.window = frame.window;
-  upload.socket = ws;
-  upload.gen += 1;
-  upload.ending = false;
-  showProgress();
-  setUploadStatus(`uploading ${upload.id} from offset ${frame.offset}`);
-  updateButtons();
-  if (upload.acked >= upload.size) finish();
-  else pump();
-}
-
-// Send chunks while the credit window allows; file.ack frames call this again.
-async function pump() {
-  const u = upload;
-  if (!u || u.pumping) return;
-  u.pumping = true;
+  $('upload-status').textContent = `hashing and sending ${file.name} (${file.size} bytes)…`;
+  showProgress({ loaded: 0, total: file.size, resumes: 0 });
   try {
-    while (upload === u && !u.done && u.socket !== null && u.socket === ws && isOpen() && u.sent < u.size) {
-      const offset = u.sent;
-      const length = Math.min(u.chunkSize, u.size - offset);
-      if (offset > u.acked && offset + length - u.acked > u.window) break; // wait for acks
-      const gen = u.gen;
-      const bytes = await u.file.slice(offset, offset + length).arrayBuffer();
-      if (gen !== u.gen || u.sent !== offset || u.socket !== ws || !isOpen()) continue;
-      ws.send(chunkFrame(u.idBytes, offset, bytes));
-      u.sent = offset + length;
-      if (chunkDelayMs) await sleep(chunkDelayMs);
-    }
-  } finally {
-    u.pumping = false;
-  }
-}
-
-function onFileAck(frame) {
-  const u = upload;
-  if (!u || frame.upload_id !== u.id || u.socket !== ws) return;
-  u.acked = Math.max(u.acked, frame.offset);
-  showProgress();
-  if (u.acked >= u.size) finish();
-  else pump();
-}
-
-function finish() {
-  if (upload.ending) return;
-  upload.ending = true;
-  setUploadStatus(`all ${upload.size} bytes acknowledged; finishing`);
-  send({ type: 'file.end', id: 'file.end', upload_id: upload.id });
-}
-
-async function onFileDone(frame) {
-  if (!upload || frame.file_id !== upload.id) return;
-  upload.done = true;
-  upload.acked = upload.size;
-  showProgress();
-  updateButtons();
-  const ok = frame.sha256 === upload.sha256;
-  setUploadStatus(`done: ${frame.name}, ${frame.size} bytes, sha256 ${ok ? 'matches' : 'DIFFERS'}`);
-  $('file-sha256').textContent = frame.sha256;
-  const link = $('download-link');
-  link.textContent = frame.name;
-  link.setAttribute('download', frame.name);
-  try {
-    link.href = `${frame.url}?ticket=${encodeURIComponent(await RT.ticket())}`;
+    const done = await client.upload(chunkDelayMs ? slowly(file, chunkDelayMs) : file, {
+      name: file.name || 'file',
+      mime: /^[\w.+-]+\/[\w.+-]+$/.test(file.type) ? file.type : 'application/octet-stream',
+      onUploadId: (id) => { $('upload-status').textContent = `uploading ${id}`; },
+      onProgress: (progress) => {
+        showProgress(progress);
+        if (progress.resumes) $('upload-status').textContent = `resumed after a lost connection (${progress.resumes}×)`;
+      },
+    });
+    $('upload-status').textContent = `done: ${done.name}, ${done.size} bytes, sha256 matches`;
+    $('file-sha256').textContent = done.sha256;
+    const link = $('download-link');
+    link.textContent = done.name;
+    link.setAttribute('download', done.name);
+    link.href = `${done.url}?ticket=${encodeURIComponent(await ticket())}`;
   } catch (error) {
-    setStatus(`could not get a download ticket: ${error.message}`, 'error');
+    $('upload-status').textContent = `upload failed: ${describe(error)}`;
+  } finally {
+    uploading = false;
+    updateButtons();
   }
-}
-
-function onFileError(frame) {
-  const u = upload;
-  if (!u) return;
-  const expected = frame.details && frame.details.expected;
-  if (frame.code === 'offset_mismatch' && typeof expected === 'number') {
-    u.acked = u.sent = expected; // continue where the server is
-    u.gen += 1;
-    pump();
-    return;
-  }
-  setUploadStatus(`upload error ${frame.code}: ${frame.message}`);
-  if (['sha256_mismatch', 'too_large', 'quota_exceeded', 'upload_finished'].includes(frame.code)) {
-    u.done = true;
-    u.socket = null;
-  }
-  updateButtons();
 }
 
 // -- wiring -------------------------------------------------------------------------------
 
-RT.setupLogin(() => updateButtons());
-RT.setupClearLog();
+setupLogin(updateButtons);
+setupClearLog();
 $('connect-button').addEventListener('click', connect);
-$('drop-button').addEventListener('click', drop);
-$('subscribe-button').addEventListener('click', () => send({ type: 'subscribe', channel: channelName(), id: nextId++ }));
-$('unsubscribe-button').addEventListener('click', () => send({ type: 'unsubscribe', channel: channelName(), id: nextId++ }));
-$('presence-button').addEventListener('click', () => requestPresence(channelName(), true));
+$('drop-button').addEventListener('click', () => client && client.reconnect());
+$('close-button').addEventListener('click', () => client && client.close());
+$('subscribe-button').addEventListener('click', subscribe);
+$('unsubscribe-button').addEventListener('click', unsubscribe);
+$('presence-button').addEventListener('click', () => showPresence(channelName(), true));
 $('publish-button').addEventListener('click', publish);
+$('binary-button').addEventListener('click', sendBinary);
 $('file-input').addEventListener('change', updateButtons);
-$('send-file-button').addEventListener('click', () => sendFile().catch((error) => setUploadStatus(`failed: ${error.message}`)));
-$('resume-button').addEventListener('click', resume);
+$('send-file-button').addEventListener('click', sendFile);
 updateButtons();

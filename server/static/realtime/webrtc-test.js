@@ -1,184 +1,64 @@
-// /realtime/webrtc/test: signaling on /realtime/webrtc/signaling (signaling/protocol.py):
-// rooms and their participants, the server peer (camera echo, data channels `echo` and
-// `public:webrtc-lobby`), and peer-to-peer calls between members of the room; STUN/TURN
-// servers (short-lived TURN credentials) from /realtime/webrtc/ice-servers.
-'use strict';
+// /realtime/webrtc/test on the SDK (/static/sdk/): signaling over a RealtimeClient, a Room,
+// the server peer (camera echo, data channels `echo` and `public:webrtc-lobby`), and calls
+// between members; STUN/TURN servers (short-lived TURN credentials) from
+// GET /realtime/webrtc/ice-servers. `client` and `room` are on `window` for the console.
+import { RealtimeClient, Room, iceServers, requestJson } from '/static/sdk/index.js';
+import { $, describe, http, log, loggedIn, setStatus, setupClearLog, setupLogin, ticket, wsUrl } from './ui.js';
 
-const { $, log, setStatus } = RT;
 const SERVER = 'server';
 const CHAT = 'public:webrtc-lobby';
-const ICE_REFRESH_MS = 10 * 60 * 1000; // fetch a new TURN credential this long before expiry
 
-let ws = null;
-let ice = { iceServers: [], expiresAt: null }; // GET /realtime/webrtc/ice-servers
-let room = null; // the room joined, by id
-const participants = new Map(); // peer_id -> user_id, everyone in the room but us
+let client = null;
+let ice = []; // the last list from the server
+let room = null; // the Room joined
+let offSignal = null;
 let camera = null; // the getUserMedia promise, asked once and shared by every connection
 let server = null; // {pc, echo, chat}: the connection to the server peer
-const calls = new Map(); // peer_id -> {pc, chain, flush}: peer-to-peer calls
 
-const isOpen = () => ws !== null && ws.readyState === WebSocket.OPEN;
 const channelOpen = (channel) => channel != null && channel.readyState === 'open';
 
 function updateButtons() {
-  $('connect-button').disabled = !RT.loggedIn() || ws !== null;
-  $('create-room-button').disabled = !RT.loggedIn();
-  $('join-button').disabled = !isOpen() || room !== null;
+  $('connect-button').disabled = !loggedIn() || client !== null;
+  $('create-room-button').disabled = !loggedIn();
+  $('join-button').disabled = !(client && client.connected) || room !== null;
   $('leave-button').disabled = room === null;
   $('camera-button').disabled = room === null || server !== null;
   $('echo-button').disabled = !channelOpen(server && server.echo);
   $('chat-send-button').disabled = !channelOpen(server && server.chat);
   for (const button of document.querySelectorAll('.call-button')) {
-    button.disabled = room === null || calls.has(button.dataset.peerId);
+    button.disabled = room === null || room.peers.has(button.dataset.peerId);
   }
 }
 
-// -- ICE servers --------------------------------------------------------------------------
+// -- ICE servers and connection settings --------------------------------------------------
 
-// STUN/TURN servers from the server, with a TURN credential valid for TURN_TTL seconds
-// (none configured: an empty list, fine on one machine or a LAN). The log shows URLs only.
 async function loadIceServers() {
-  const result = await RT.api('GET', '/realtime/webrtc/ice-servers');
-  ice = { iceServers: result.ice_servers, expiresAt: result.expires_at };
-  const urls = result.ice_servers.flatMap((server) => [].concat(server.urls));
+  ice = await iceServers(http);
+  const urls = ice.flatMap((server) => [].concat(server.urls));
   $('ice-servers').textContent = urls.length ? urls.join(', ') : 'none';
+  return ice;
 }
 
-// Fetches a new credential when the one we have is about to expire; true if it did.
-async function freshIceServers() {
-  if (ice.expiresAt === null || ice.expiresAt * 1000 - Date.now() > ICE_REFRESH_MS) return false;
-  await loadIceServers();
-  return true;
+// Before the offer or answer: the freshest servers, and "relay only" forces TURN
+// (iceTransportPolicy "relay"), as behind a strict firewall.
+function configure(pc) {
+  const policy = $('relay-only').checked ? 'relay' : 'all';
+  pc.setConfiguration({ ...pc.getConfiguration(), iceServers: ice, iceTransportPolicy: policy });
 }
 
-// "relay only" forces TURN (iceTransportPolicy "relay"), as behind a strict firewall.
-const rtcConfig = () => ({
-  iceServers: ice.iceServers,
-  iceTransportPolicy: $('relay-only').checked ? 'relay' : 'all',
-});
-
-// -- signaling ----------------------------------------------------------------------------
-
-// SDP is long: the log shows its size only.
-const summary = (frame) => JSON.stringify(frame, (key, value) => (key === 'sdp' ? `(${value.length} bytes)` : value));
-
-function send(frame) {
-  if (!isOpen()) {
-    setStatus('signaling is not connected', 'error');
-    return false;
+function getCamera() {
+  if (camera === null) {
+    camera = navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    camera.then(
+      (stream) => { $('local-video').srcObject = stream; },
+      () => { camera = null; }, // ask again next time
+    );
   }
-  ws.send(JSON.stringify(frame));
-  log(`→ ${summary(frame)}`, { dir: 'out', type: frame.type });
-  return true;
+  return camera;
 }
 
-async function connect() {
-  if (ws !== null) return;
-  $('connect-button').disabled = true;
-  try {
-    await loadIceServers();
-    const ticket = encodeURIComponent(await RT.ticket());
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(`${scheme}//${location.host}/realtime/webrtc/signaling?ticket=${ticket}`);
-    ws = socket;
-    $('signaling-state').textContent = 'connecting';
-    socket.addEventListener('message', (event) => {
-      if (ws === socket) onFrame(event.data);
-    });
-    socket.addEventListener('close', (event) => {
-      if (ws !== socket) return;
-      ws = null;
-      $('signaling-state').textContent = `closed (code ${event.code})`;
-      leftRoom();
-      setStatus('signaling closed', 'error');
-    });
-  } catch (error) {
-    setStatus(error.message, 'error');
-  }
-  updateButtons();
-}
-
-function onFrame(data) {
-  let frame;
-  try {
-    frame = JSON.parse(data);
-  } catch {
-    log(`← (not JSON) ${data}`, { dir: 'in', type: 'unparsable' });
-    return;
-  }
-  log(`← ${summary(frame)}`, { dir: 'in', type: frame.type, from: frame.from });
-  switch (frame.type) {
-    case 'connected':
-      $('signaling-state').textContent = `connected as user ${frame.user_id}`;
-      setStatus('signaling connected', 'ok');
-      break;
-    case 'joined':
-      room = frame.room;
-      $('room-state').textContent = `${frame.room} as peer ${frame.peer_id}`;
-      participants.clear();
-      for (const other of frame.participants) participants.set(other.peer_id, other.user_id);
-      renderParticipants();
-      setStatus('joined the room', 'ok');
-      break;
-    case 'left':
-      leftRoom();
-      setStatus('left the room', 'ok');
-      break;
-    case 'peer-joined':
-      participants.set(frame.peer_id, frame.user_id);
-      renderParticipants();
-      break;
-    case 'peer-left':
-      participants.delete(frame.peer_id);
-      hangUp(frame.peer_id);
-      renderParticipants();
-      break;
-    case 'offer':
-      answerCall(frame);
-      break;
-    case 'answer':
-      if (frame.from === SERVER) onServerAnswer(frame.sdp);
-      else onCallSignal(frame.from, (pc) => pc.setRemoteDescription({ type: 'answer', sdp: frame.sdp }));
-      break;
-    case 'candidate':
-      // null ends the candidates: nothing to do, the browser copes without it
-      if (frame.candidate) onCallSignal(frame.from, (pc) => pc.addIceCandidate(frame.candidate));
-      break;
-    case 'error':
-      setStatus(`error ${frame.code}: ${frame.message}`, 'error');
-      // a refused offer or answer ends what it was for (the ids are ours, see below)
-      if (frame.ref === 'server-offer') closeServer();
-      else if (typeof frame.ref === 'string' && frame.ref.startsWith('call-')) hangUp(frame.ref.slice(5));
-      break;
-    default:
-      break;
-  }
-  updateButtons();
-}
-
-// Trickle ICE: candidates wait until the offer or answer has gone, then follow it; null
-// says there are no more. Returns the function that lets them go.
-function trickle(pc, to) {
-  const waiting = [];
-  let flowing = false;
-  pc.addEventListener('icecandidate', (event) => {
-    const candidate = event.candidate && event.candidate.candidate ? event.candidate.toJSON() : null;
-    const frame = { type: 'candidate', to, candidate };
-    if (flowing) send(frame);
-    else waiting.push(frame);
-  });
-  return () => {
-    flowing = true;
-    for (const frame of waiting.splice(0)) send(frame);
-  };
-}
-
-function showState(pc, element) {
-  const show = () => {
-    element.textContent = pc.connectionState;
-  };
-  pc.addEventListener('connectionstatechange', show);
-  show();
+function addCamera(pc, stream) {
+  if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
 }
 
 // Remote tracks may come in separate streams (aiortc gives each its own): one stream per video.
@@ -187,19 +67,59 @@ function showTrack(video, track) {
   video.srcObject.addTrack(track);
 }
 
-function getCamera() {
-  if (camera === null) {
-    camera = navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    camera.then(
-      (stream) => {
-        $('local-video').srcObject = stream;
-      },
-      () => {
-        camera = null; // ask again next time
-      },
-    );
+function showState(pc, element) {
+  const show = () => {
+    element.textContent = pc.connectionState;
+    updateButtons();
+  };
+  pc.addEventListener('connectionstatechange', show);
+  show();
+}
+
+// -- signaling ----------------------------------------------------------------------------
+
+// An SDP is long: the log shows its size and the types of the candidates it carries.
+function summary(frame) {
+  return JSON.stringify(frame, (key, value) => {
+    if (key !== 'sdp' || typeof value !== 'string') return value;
+    const counts = new Map();
+    for (const [, type] of value.matchAll(/^a=candidate:.* typ (\w+)/gm)) counts.set(type, (counts.get(type) || 0) + 1);
+    const candidates = [...counts].map(([type, count]) => `${count} ${type}`).join(', ') || 'none';
+    return `(${value.length} bytes; candidates: ${candidates})`;
+  });
+}
+
+async function connect() {
+  if (client !== null) return;
+  const created = new RealtimeClient({ url: wsUrl('/realtime/webrtc/signaling'), auth: { ticket } });
+  client = window.client = created;
+  created.on('trace', ({ direction, frame }) => log(summary(frame), { dir: direction, type: frame.type, from: frame.from }));
+  created.on('connected', (hello) => {
+    $('signaling-state').textContent = `connected as user ${hello.user_id}`;
+    setStatus('signaling connected', 'ok');
+    updateButtons();
+  });
+  created.on('disconnected', ({ code }) => {
+    $('signaling-state').textContent = `reconnecting (closed with ${code})`;
+    if (room) leftRoom('signaling dropped: the server took us out of the room');
+    updateButtons();
+  });
+  created.on('closed', (error) => {
+    if (client === created) client = null;
+    $('signaling-state').textContent = `closed (${describe(error)})`;
+    setStatus('signaling closed', 'error');
+    updateButtons();
+  });
+  created.on('error', (error) => setStatus(`error ${describe(error)}`, 'error'));
+  updateButtons();
+  $('signaling-state').textContent = 'connecting';
+  try {
+    await loadIceServers();
+    await created.connect();
+  } catch (error) {
+    setStatus(describe(error), 'error');
   }
-  return camera;
+  updateButtons();
 }
 
 // -- rooms --------------------------------------------------------------------------------
@@ -207,90 +127,129 @@ function getCamera() {
 async function createRoom() {
   try {
     const body = { name: $('room-name').value.trim(), max_participants: Number($('room-max').value) };
-    const created = await RT.api('POST', '/realtime/webrtc/rooms', body);
+    const created = await requestJson(http, 'POST', '/realtime/webrtc/rooms', body);
     $('room-id').value = created.id;
     setStatus(`room "${created.name}" created: join it`, 'ok');
   } catch (error) {
-    setStatus(error.message, 'error');
+    setStatus(describe(error), 'error');
   }
 }
 
-function join() {
+async function join() {
   const id = $('room-id').value.trim();
-  if (id) send({ type: 'join', room: id });
-}
-
-function leave() {
-  send({ type: 'leave' });
-}
-
-// Out of the room (left, or signaling closed): the server closes our server peer too.
-function leftRoom() {
-  room = null;
-  $('room-state').textContent = 'not in a room';
-  participants.clear();
-  for (const peerId of [...calls.keys()]) hangUp(peerId);
-  closeServer();
+  if (!id || room !== null) return;
+  $('join-button').disabled = true;
+  let stream = null;
+  try {
+    stream = await getCamera(); // for the calls we answer
+  } catch (error) {
+    setStatus(`no camera (${error.message}): calls will receive only`, 'error');
+  }
+  const joining = new Room(client, id, {
+    iceServers: ice,
+    onOffer: (pc, from) => {
+      configure(pc);
+      addCamera(pc, stream);
+      showCall(from, pc);
+    },
+    onError: (error) => setStatus(`signal: ${describe(error)}`, 'error'),
+  });
+  try {
+    await joining.join();
+  } catch (error) {
+    setStatus(`join: ${describe(error)}`, 'error');
+    updateButtons();
+    return;
+  }
+  room = window.room = joining;
+  // After the Room's own listener: room.participants is up to date when this runs.
+  offSignal = client.on('signal', (frame) => {
+    if (frame.type === 'peer-left') hideCall(String(frame.peer_id));
+    if (frame.type === 'peer-joined' || frame.type === 'peer-left') renderParticipants();
+  });
+  $('room-state').textContent = `${id} as peer ${room.peerId}`;
+  setStatus('joined the room', 'ok');
   renderParticipants();
-  updateButtons();
+}
+
+async function leave() {
+  if (room === null) return;
+  const leaving = room;
+  leftRoom('left the room');
+  try {
+    await leaving.leave();
+  } catch (error) {
+    setStatus(`leave: ${describe(error)}`, 'error');
+  }
+}
+
+// Out of the room: every connection of it is closed (the Room closes them on leave()).
+function leftRoom(why) {
+  if (offSignal) offSignal();
+  offSignal = null;
+  const leaving = room;
+  room = window.room = null;
+  if (leaving) for (const pc of leaving.peers.values()) pc.close();
+  closeServer();
+  $('calls').replaceChildren();
+  $('room-state').textContent = 'not in a room';
+  renderParticipants();
+  setStatus(why, 'ok');
 }
 
 function renderParticipants() {
-  $('participants').replaceChildren(
-    ...[...participants].map(([peerId, userId]) => {
-      const item = document.createElement('li');
-      item.dataset.peerId = peerId;
-      item.dataset.userId = userId;
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.id = `call-${peerId}`;
-      button.className = 'call-button';
-      button.dataset.peerId = peerId;
-      button.textContent = 'call';
-      button.addEventListener('click', () => startCall(peerId));
-      item.append(`user ${userId} (peer ${peerId}) `, button);
-      return item;
-    }),
-  );
+  const members = room ? room.participants : [];
+  $('participants').replaceChildren(...members.map(({ peer_id: peerId, user_id: userId }) => {
+    const item = document.createElement('li');
+    item.dataset.peerId = peerId;
+    item.dataset.userId = userId;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.id = `call-${peerId}`;
+    button.className = 'call-button';
+    button.dataset.peerId = peerId;
+    button.textContent = 'call';
+    button.addEventListener('click', () => startCall(peerId));
+    const who = document.createElement('span');
+    who.textContent = `user ${userId}`;
+    const peer = document.createElement('code');
+    peer.textContent = `peer ${peerId}`;
+    item.append(who, peer, button);
+    return item;
+  }));
   updateButtons();
 }
 
 // -- the server peer ----------------------------------------------------------------------
 
 async function sendCameraToServer() {
-  if (server !== null) return;
-  const pc = new RTCPeerConnection(rtcConfig());
-  server = { pc, echo: null, chat: null };
+  if (server !== null || room === null) return;
+  server = { pc: null, echo: null, chat: null };
   updateButtons();
-  showState(pc, $('server-state'));
-  pc.addEventListener('track', (event) => showTrack($('remote-video'), event.track));
-  server.echo = dataChannel(pc, 'echo', $('echo-state'), onEcho);
-  server.chat = dataChannel(pc, CHAT, $('chat-state'), onChat);
-  const flush = trickle(pc, SERVER);
   try {
-    if (await freshIceServers()) pc.setConfiguration(rtcConfig());
     const stream = await getCamera();
-    for (const track of stream.getTracks()) pc.addTrack(track, stream);
-    await pc.setLocalDescription(await pc.createOffer());
-    if (send({ type: 'offer', to: SERVER, sdp: pc.localDescription.sdp, id: 'server-offer' })) flush();
+    await loadIceServers(); // a fresh TURN credential for this connection
+    server.pc = await room.call(SERVER, (pc) => {
+      configure(pc);
+      showState(pc, $('server-state'));
+      pc.addEventListener('track', (event) => showTrack($('remote-video'), event.track));
+      server.echo = dataChannel(pc, 'echo', $('echo-state'), onEcho);
+      server.chat = dataChannel(pc, CHAT, $('chat-state'), onChat);
+      addCamera(pc, stream);
+    });
   } catch (error) {
-    setStatus(`camera: ${error.message}`, 'error');
+    setStatus(`server peer: ${describe(error)}`, 'error');
     closeServer();
-  }
-}
-
-async function onServerAnswer(sdp) {
-  if (server === null) return;
-  try {
-    await server.pc.setRemoteDescription({ type: 'answer', sdp });
-  } catch (error) {
-    setStatus(`server answer: ${error.message}`, 'error');
   }
 }
 
 function closeServer() {
   if (server === null) return;
-  server.pc.close();
+  if (room) {
+    const pc = room.peers.get(SERVER);
+    if (pc) pc.close();
+    room.peers.delete(SERVER); // a new call makes a new connection
+  }
   server = null;
   for (const id of ['server-state', 'echo-state', 'chat-state']) $(id).textContent = 'closed';
   $('remote-video').srcObject = null;
@@ -337,35 +296,49 @@ function onChat(data) {
   } catch {
     frame = { type: 'text', data };
   }
-  const item = document.createElement('li');
+  let text;
+  let kind;
   if (frame.type === 'publication') {
-    const text = frame.data && typeof frame.data.text === 'string' ? frame.data.text : JSON.stringify(frame.data);
-    const who = frame.from ? `user ${frame.from.user_id}` : 'server';
-    item.textContent = `${who}: ${text}`;
-    item.dataset.kind = 'publication';
-    if (frame.from) item.dataset.userId = frame.from.user_id;
+    const body = frame.data && typeof frame.data.text === 'string' ? frame.data.text : JSON.stringify(frame.data);
+    text = `${frame.from ? `user ${frame.from.user_id}` : 'server'}: ${body}`;
+    kind = 'publication';
   } else if (frame.type === 'join' || frame.type === 'leave') {
-    item.textContent = `user ${frame.info.user_id} ${frame.type === 'join' ? 'joined' : 'left'} (${frame.info.transport})`;
-    item.dataset.kind = 'presence';
+    text = `user ${frame.info.user_id} ${frame.type === 'join' ? 'joined' : 'left'} (${frame.info.transport})`;
+    kind = 'presence';
   } else if (frame.type === 'error') {
-    item.textContent = `error ${frame.code}: ${frame.message}`;
-    item.dataset.kind = 'error';
+    text = `error ${frame.code}: ${frame.message}`;
+    kind = 'error';
   } else {
-    item.textContent = String(data);
-    item.dataset.kind = 'other';
+    text = String(data);
+    kind = 'other';
   }
-  $('chat').append(item);
-  item.scrollIntoView({ block: 'nearest' });
+  log(text, { kind, type: kind === 'error' ? 'error' : undefined }, $('chat'));
 }
 
 // -- peer-to-peer calls -------------------------------------------------------------------
 
-function newCall(peerId) {
-  hangUp(peerId); // an offer for a call we have replaces it
-  const pc = new RTCPeerConnection(rtcConfig());
-  const call = { pc, chain: Promise.resolve(), flush: trickle(pc, peerId) };
-  calls.set(peerId, call);
+async function startCall(peerId) {
+  if (room === null || room.peers.has(peerId)) return;
+  try {
+    const stream = await getCamera();
+    await loadIceServers();
+    await room.call(peerId, (pc) => {
+      configure(pc);
+      addCamera(pc, stream);
+      showCall(peerId, pc);
+    });
+  } catch (error) {
+    setStatus(`call: ${describe(error)}`, 'error');
+    const pc = room && room.peers.get(peerId);
+    if (pc) pc.close();
+    hideCall(peerId);
+  }
+  updateButtons();
+}
 
+// A video, its caption and the connection's state for the call with `peerId`.
+function showCall(peerId, pc) {
+  hideCall(peerId);
   const figure = document.createElement('figure');
   figure.id = `call-box-${peerId}`;
   // Muted at first (two pages on one machine would echo each other): unmute in the controls.
@@ -376,66 +349,26 @@ function newCall(peerId) {
   const state = document.createElement('span');
   state.id = `peer-state-${peerId}`;
   state.className = 'state';
-  caption.append(`user ${participants.get(peerId) ?? '?'}: `, state);
+  const member = room && room.participants.find((p) => p.peer_id === peerId);
+  caption.append(`user ${member ? member.user_id : '?'}: `, state);
   figure.append(video, caption);
   $('calls').append(figure);
-
   showState(pc, state);
   pc.addEventListener('track', (event) => showTrack(video, event.track));
   updateButtons();
-  return call;
 }
 
-// One call's steps run one after another: a candidate waits for the offer it belongs to.
-function inCall(call, step) {
-  call.chain = call.chain.then(step).catch((error) => setStatus(`call: ${error.message}`, 'error'));
-}
-
-function startCall(peerId) {
-  const call = newCall(peerId);
-  inCall(call, async () => {
-    if (await freshIceServers()) call.pc.setConfiguration(rtcConfig());
-    const stream = await getCamera();
-    for (const track of stream.getTracks()) call.pc.addTrack(track, stream);
-    await call.pc.setLocalDescription(await call.pc.createOffer());
-    const offer = { type: 'offer', to: peerId, sdp: call.pc.localDescription.sdp, id: `call-${peerId}` };
-    if (send(offer)) call.flush();
-  });
-}
-
-// The callee answers by itself, with its camera.
-function answerCall(frame) {
-  const call = newCall(frame.from);
-  inCall(call, async () => {
-    if (await freshIceServers()) call.pc.setConfiguration(rtcConfig());
-    await call.pc.setRemoteDescription({ type: 'offer', sdp: frame.sdp });
-    const stream = await getCamera();
-    for (const track of stream.getTracks()) call.pc.addTrack(track, stream);
-    await call.pc.setLocalDescription(await call.pc.createAnswer());
-    const answer = { type: 'answer', to: frame.from, sdp: call.pc.localDescription.sdp, id: `call-${frame.from}` };
-    if (send(answer)) call.flush();
-  });
-}
-
-function onCallSignal(peerId, step) {
-  const call = calls.get(peerId);
-  if (call) inCall(call, () => step(call.pc));
-}
-
-function hangUp(peerId) {
-  const call = calls.get(peerId);
-  if (!call) return;
-  calls.delete(peerId);
-  call.pc.close();
+function hideCall(peerId) {
   const figure = $(`call-box-${peerId}`);
   if (figure) figure.remove();
+  if (room && room.peers.get(peerId) && room.peers.get(peerId).connectionState === 'closed') room.peers.delete(peerId);
   updateButtons();
 }
 
 // -- wiring -------------------------------------------------------------------------------
 
-RT.setupLogin(() => updateButtons());
-RT.setupClearLog();
+setupLogin(updateButtons);
+setupClearLog();
 $('connect-button').addEventListener('click', connect);
 $('create-room-button').addEventListener('click', createRoom);
 $('join-button').addEventListener('click', join);
