@@ -28,6 +28,7 @@ from server.kernel.errors import DatabaseUnavailable
 from storage.redis import is_cluster
 
 SNAPSHOT_INTERVAL = 2.0
+STOP_TIMEOUT = 2.0  # seconds a snapshot under way may take to finish at shutdown
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,14 @@ async def publish_snapshot(app: web.Application) -> None:
     await hub.publish(DASHBOARD_CHANNEL, orjson.dumps(snapshot), None)
 
 
-async def _keep_publishing(app: web.Application) -> None:
+async def _keep_publishing(app: web.Application, stop: asyncio.Event) -> None:
     hub = app[hub_key]
     bus_channel = hub.publisher.history.bus_channel(DASHBOARD_CHANNEL)
     while True:
-        await asyncio.sleep(SNAPSHOT_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SNAPSHOT_INTERVAL)
+        if stop.is_set():
+            return
         try:
             if await watched(hub.redis, bus_channel):
                 await publish_snapshot(app)
@@ -75,11 +79,14 @@ async def dashboard(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx, after the hub's (and WebRTC's): this node's recent-errors collector
     (handlers/admin_errors.py) and its snapshot loop."""
     collector = admin_errors.attach(app)
-    task = asyncio.create_task(_keep_publishing(app), name="admin-snapshots")
+    stop = asyncio.Event()
+    task = asyncio.create_task(_keep_publishing(app, stop), name="admin-snapshots")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # A snapshot under way finishes (cancelled inside a Redis command, the client could
+        # leave its connection for the garbage collector); one that hangs is cancelled.
+        stop.set()
+        with contextlib.suppress(TimeoutError):  # wait_for cancelled it
+            await asyncio.wait_for(task, STOP_TIMEOUT)
         admin_errors.detach(collector)

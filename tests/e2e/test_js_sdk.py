@@ -315,8 +315,8 @@ async def test_readme_examples_run_as_written(
     scripts.mkdir(parents=True, exist_ok=True)
     ws_base = server.base.replace("http://", "ws://")
     for number, example in enumerate(examples):
-        code_text = example.replace("ws://localhost:8080", ws_base)
-        code_text = code_text.replace("http://localhost:8080", server.base)
+        code_text = example.replace("ws://localhost:8000", ws_base)
+        code_text = code_text.replace("http://localhost:8000", server.base)
         script = scripts / f"example-{number}.mjs"
         script.write_text(code_text)
         process = await asyncio.create_subprocess_exec(
