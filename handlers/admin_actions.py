@@ -11,6 +11,7 @@ from handlers.admin_models import RoomPath, SessionPath, SessionSummary, UserPat
 from handlers.admin_notices import announce
 from handlers.http import json_response
 from handlers.openapi import endpoint
+from server.auth.admin_rules import require_manageable
 from server.auth.authenticator import authenticator_key
 from server.hub.hub import hub_key
 from server.kernel.errors import NotFound, ServiceUnavailable
@@ -20,10 +21,19 @@ from storage.db import db_key, transaction
 from storage.redis import publish
 
 
-async def _existing_user(request: web.Request, user_id: int) -> None:
+async def _existing_user(request: web.Request, user_id: int) -> str:
+    """The user's role; NotFound without such a user."""
     async with transaction(request.app[db_key]) as conn:
-        if await users.get(conn, user_id) is None:
-            raise NotFound(f"user {user_id} does not exist")
+        row = await users.get(conn, user_id)
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return str(row["role"])
+
+
+async def _manageable_user(request: web.Request, user_id: int, actor: Principal) -> None:
+    """As _existing_user, and Forbidden when `actor` may not manage them (an admin acts on
+    plain users only: admins and superusers are a superuser's, admin_rules.py)."""
+    require_manageable(actor, await _existing_user(request, user_id))
 
 
 @endpoint(
@@ -40,7 +50,7 @@ async def disconnect_user(
     """Every WebSocket and event stream of the user, on every node, is closed with 4003 (as
     a revocation). Sessions stay valid: the user may connect again (revoke a session, or
     deactivate the account with PATCH /users/{id}, to keep them out)."""
-    await _existing_user(request, path.user_id)
+    await _manageable_user(request, path.user_id, principal)
     hub = request.app[hub_key]
     event = {"session_ids": [], "user_id": path.user_id, "reason": "disconnected by an admin"}
     try:
@@ -62,7 +72,7 @@ async def disconnect_user(
 async def list_user_sessions(
     request: web.Request, path: UserPath, principal: Principal
 ) -> web.Response:
-    """Most recently used first."""
+    """Most recently used first (every admin may read every account)."""
     await _existing_user(request, path.user_id)
     async with transaction(request.app[db_key]) as conn:
         rows = await sessions.list_live(conn, path.user_id)
@@ -85,6 +95,10 @@ async def revoke_session(
     """Its refresh token stops working, its access tokens are refused at once and its live
     connections close with 4003, on every node."""
     async with transaction(request.app[db_key]) as conn:
+        session = await sessions.get(conn, path.session_id)
+        owner = await users.get(conn, session["user_id"]) if session is not None else None
+        if owner is not None:
+            require_manageable(principal, owner["role"])
         ended = await sessions.revoke(conn, path.session_id, "revoked by an admin")
     if ended is None:
         raise NotFound("no live session has this id")

@@ -274,3 +274,25 @@ async def test_without_the_broker_dead_letters_answer_503_and_the_overview_says_
     overview = await ok_json(await client.get("/admin/api/overview", headers=admin.headers))
     assert "broker" in overview["messaging"]["status"]
     assert overview["this_node"]["users"] == []
+
+
+async def test_an_admin_cannot_disconnect_or_revoke_a_superuser_but_a_superuser_can(
+    client: Any, admin: Account, superuser: Account
+) -> None:
+    """As everywhere in user administration (server/auth/admin_rules.py): admins manage
+    plain users; admins and superusers are a superuser's to act on."""
+    sessions = await ok_json(
+        await client.get(f"/admin/api/users/{superuser.id}/sessions", headers=admin.headers)
+    )  # reading is every admin's
+    revoke = f"/admin/api/sessions/{sessions[0]['id']}/revoke"
+    disconnect = f"/admin/api/users/{superuser.id}/disconnect"
+    ws = await connect(client, superuser)
+    await refused(await client.post(disconnect, headers=admin.headers), 403, "insufficient_role")
+    await refused(await client.post(revoke, headers=admin.headers), 403, "insufficient_role")
+    await assert_answers_ping(ws)  # still connected, still logged in
+    assert (await client.get("/users/me", headers=superuser.headers)).status == 200
+    other = await connect(client, admin)
+    assert (await client.post(f"/admin/api/users/{admin.id}/disconnect",
+                              headers=superuser.headers)).status == 204  # fmt: skip
+    assert await close_code(other) == 4003
+    await ws.close()
