@@ -159,7 +159,8 @@ function render(o) {
 async function refresh() {
   try {
     show(await api('GET', '/admin/api/overview'), 'polled');
-    if (client && client.connected) setStatus('live', 'ok');
+    // back to "live" after an error; an action's result (an "ok" status) stays readable
+    if (client && client.connected && $('status').dataset.kind !== 'ok') setStatus('live', 'ok');
   } catch (error) {
     setStatus(describe(error), 'error');
     if (error.code === 'insufficient_role' || error.code === 'unauthorized') stop();
