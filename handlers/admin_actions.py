@@ -7,12 +7,13 @@ import orjson
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from handlers.admin_models import RoomPath, SessionPath, SessionSummary, UserPath
+from handlers.admin_models import RoomPath
 from handlers.admin_notices import announce
 from handlers.http import json_response
 from handlers.openapi import endpoint
 from server.auth.admin_rules import require_manageable
 from server.auth.authenticator import authenticator_key
+from server.auth.schemas import SessionPath, SessionSummary, UserPath
 from server.hub.hub import hub_key
 from server.kernel.errors import NotFound, ServiceUnavailable
 from server.kernel.principal import ADMIN_READ, ADMIN_WRITE, Principal

@@ -15,7 +15,6 @@ from handlers.admin_models import (
     CountOut,
     DeadLetterQuery,
     DeadLettersOut,
-    Input,
     PurgeIn,
     Queue,
     RequeueIn,
@@ -23,6 +22,7 @@ from handlers.admin_models import (
 from handlers.admin_notices import announce
 from handlers.http import json_response
 from handlers.openapi import endpoint
+from server.auth.schemas import Input
 from server.kernel.errors import NotFound, ServiceUnavailable
 from server.kernel.principal import ADMIN_READ, ADMIN_WRITE, Principal
 from server.kernel.settings import settings_key

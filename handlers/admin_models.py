@@ -8,15 +8,12 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.auth.schemas import Input
 from workers.broker.kinds import CONCERNS
 
 Queue = Literal["tasks", "notifications.user", "notifications.admin", "orders", "events.system"]
 if set(get_args(Queue)) != set(CONCERNS):  # a new concern must be named here too
     raise RuntimeError(f"handlers/admin_models.py Queue does not list {CONCERNS}")
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class NodeOut(BaseModel):
@@ -123,22 +120,5 @@ class CountOut(BaseModel):
     count: int = Field(description="How many messages were moved or deleted.")
 
 
-class UserPath(Input):
-    user_id: int = Field(ge=1, le=2**63 - 1)
-
-
-class SessionPath(Input):
-    session_id: uuid.UUID
-
-
 class RoomPath(Input):
     room_id: uuid.UUID
-
-
-class SessionSummary(BaseModel):
-    id: uuid.UUID
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-    user_agent: str | None
-    ip: str | None

@@ -123,13 +123,16 @@ class RefreshIn(Input):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class SessionOut(BaseModel):
+class SessionSummary(BaseModel):
     id: uuid.UUID
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime
     user_agent: str | None
     ip: str | None
+
+
+class SessionOut(SessionSummary):
     current: bool
 
 

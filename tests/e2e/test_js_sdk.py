@@ -132,21 +132,27 @@ async def control(server: RestartableServer) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def run(*command: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+async def run(
+    *command: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = JS,
+    timeout: float = NODE_RUN_TIMEOUT,
+) -> tuple[int, str]:
+    """The command's exit code and output; -1 when it was killed after `timeout` seconds."""
     process = await asyncio.create_subprocess_exec(
         *command,
-        cwd=JS,
+        cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         preexec_fn=dies_with_parent,
     )
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), NODE_RUN_TIMEOUT)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         process.kill()
         output, _ = await process.communicate()
-        return -1, output.decode(errors="replace") + f"\n(killed after {NODE_RUN_TIMEOUT}s)"
+        return -1, output.decode(errors="replace") + f"\n(killed after {timeout}s)"
     assert process.returncode is not None
     return process.returncode, output.decode(errors="replace")
 
@@ -319,21 +325,9 @@ async def test_readme_examples_run_as_written(
         code_text = code_text.replace("http://localhost:8000", server.base)
         script = scripts / f"example-{number}.mjs"
         script.write_text(code_text)
-        process = await asyncio.create_subprocess_exec(
-            "node",
-            "--experimental-websocket",
-            str(script),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=dies_with_parent,
+        code, output = await run(
+            "node", "--experimental-websocket", str(script), env=env, cwd=tmp_path, timeout=30
         )
-        try:
-            output_bytes, _ = await asyncio.wait_for(process.communicate(), 30)
-        except TimeoutError:
-            process.kill()
-            output_bytes, _ = await process.communicate()
-            pytest.fail(f"README example {number} did not end:\n{example}\n{output_bytes.decode()}")
-        output = output_bytes.decode(errors="replace")
-        assert process.returncode == 0, f"README example {number} failed:\n{example}\n{output}"
+        if code == -1:
+            pytest.fail(f"README example {number} did not end:\n{example}\n{output}")
+        assert code == 0, f"README example {number} failed:\n{example}\n{output}"
