@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from opentelemetry import trace
 from redis.asyncio import Redis
 
 from server.hub import wire
 from server.hub.history import History, Item
 from server.hub.position import Position
-from server.kernel import spans
+from server.kernel import jsonutil, spans
 from server.kernel.namespaces import history_sizes, parse_namespaces
 from server.kernel.settings import Settings
 from storage.coalescer import Coalescer
@@ -61,4 +60,5 @@ class ChannelPublisher:
     async def publish_value(
         self, channel: str, data: Any, sender: dict[str, Any] | None = None
     ) -> Position:
-        return await self.publish(channel, orjson.dumps(data), sender)
+        # jsonutil: a stored notification's data may hold an integer beyond 64 bits
+        return await self.publish(channel, jsonutil.dumps(data), sender)

@@ -13,7 +13,11 @@ from jsonschema import Draft202012Validator
 from server.app import create_app
 from server.kernel.security.passwords import MIN_PASSWORD_LENGTH
 from tests.conftest import make_settings
+from tests.integration.test_realtime_channels import publications, subscribe
+from tests.integration.test_realtime_ws import connect
+from tests.integration.test_telegram_notifications import processed
 from tests.support.accounts import Account
+from workers.worker import Worker
 
 
 async def document(client: Any) -> dict[str, Any]:
@@ -224,3 +228,20 @@ async def test_a_notification_with_a_huge_number_is_stored_pushed_and_listed(
     listed = await client.get("/users/me/notifications", headers=admin.headers)
     assert listed.status == 200
     assert 16 * 10**113 in [item["data"]["n"] for item in (await listed.json())["items"]]
+
+
+async def test_an_admin_notification_with_a_huge_number_is_pushed_without_a_retry(
+    client: Any, admin: Account, worker: Worker
+) -> None:
+    """The same number through the worker: its push failed on the stored row (TypeError),
+    so the job was retried until it went to the dead letters."""
+    ws = await connect(client, admin)
+    await subscribe(ws, f"user:{admin.id}")
+    body = {"message": "big", "severity": "warning", "data": {"n": 1.6e114}}
+    response = await client.post("/messaging/admin-notification", json=body, headers=admin.headers)
+    assert response.status == 202, await response.text()
+    [publication] = await publications(ws, 1)
+    assert publication["data"]["data"]["n"] == 16 * 10**113
+    await processed(worker, 1)
+    assert (worker.retried, worker.dead_lettered) == (0, 0)
+    await ws.close()

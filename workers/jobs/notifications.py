@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from functools import partial
 
-import orjson
-
 from server.hub.notifications import notification_event
+from server.kernel import jsonutil
 from storage import notifications
 from storage.db import Row, connect, transaction
 from workers.broker.payloads import AdminNotification, UserNotification
@@ -35,7 +34,7 @@ async def user_notification(ctx: JobContext, message: JobMessage) -> None:
             title=payload.message[:200],
             body=payload.message,
             level=payload.notification_type,
-            data_json=orjson.dumps(payload.data).decode(),
+            data_json=jsonutil.dumps(payload.data).decode(),
         )
     )
     if row is None:  # already processed: a redelivery, perhaps of a job that died unpushed
