@@ -53,14 +53,16 @@ worker: venv ## start only the worker
 packages:
 	@./tests/install-packages
 
-# The native WebRTC test peers (tests/peers: libdatachannel through node-datachannel, the
-# exact versions in its package-lock.json), installed again when that lock file changes.
+# The native WebRTC test peers (tests/peers: libdatachannel through node-datachannel, and
+# werift, the pure TypeScript stack; the exact versions in its package-lock.json), installed
+# again when that lock file changes. npm warns EBADENGINE: werift 0.25 declares Node 22 and
+# runs on Node 20.
 PEERS := tests/peers
 node-peers: $(PEERS)/node_modules/.package-lock.json ## install the native WebRTC test peers (npm ci)
 
 $(PEERS)/node_modules/.package-lock.json: $(PEERS)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
-	  echo "The WebRTC tests need Node.js 18.20+ and npm. Install with:  sudo apt-get install -y nodejs npm" >&2; \
+	  echo "The WebRTC tests need Node.js 20+ and npm. Install with:  sudo apt-get install -y nodejs npm" >&2; \
 	  exit 1; }
 	npm ci --prefix $(PEERS) --no-audit --no-fund
 	@touch $@

@@ -48,11 +48,28 @@ def _parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
         help="server processes sharing the port (SO_REUSEPORT); default 1",
     )
     parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=(),
+        help="comma-separated sizes of the scaling scenarios (c100k: connections; "
+        "webrtc capacity: peers); default: each scenario's own",
+    )
+    parser.add_argument(
         "--redis-cluster",
         action="store_true",
         help="start a local Redis Cluster (3 masters, 3 replicas; redis-server) for the run",
     )
     return parser
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes are positive whole numbers, e.g. 1000,10000")
+    return sizes
 
 
 def _git_state() -> dict[str, Any]:
@@ -128,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print("--server-processes must be at least 1", file=sys.stderr)
         return 2
     chosen = [scenarios[name] for name in (args.scenario or list(scenarios))]
-    options = Options(args.duration, args.connections, args.warmup, args.generator)
+    options = Options(args.duration, args.connections, args.warmup, args.generator, args.sizes)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     machine = system.Machine.describe()

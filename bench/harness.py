@@ -48,6 +48,10 @@ SERVER_ENV_DEFAULTS = {
     # Every scenario registers a throw-away account from 127.0.0.1 (default limit: 20 an
     # hour per address).
     "REGISTER_MAX_PER_ADDRESS": "1000000",
+    # c100k's shared channel: every user may subscribe and publish, presence is kept, and
+    # joins are not announced (N joins told to N members would be N^2 messages).
+    "CHANNEL_NAMESPACES": '{"crowd": {"subscribe": "user", "publish": "user", '
+    '"presence": true, "join_leave": false}}',
 }
 _libc = ctypes.CDLL(None, use_errno=True)
 

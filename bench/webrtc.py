@@ -1,15 +1,14 @@
-"""Shared pieces of the WebRTC scenarios: aiortc client peers on loopback connected through
+"""The client side of the WebRTC scenarios: aiortc peers on loopback connected through
 POST /realtime/webrtc/offer (timed step by step), an admin account for the server's own peer
-list (GET /realtime/webrtc/peers), the echo pump that streams 16 KiB messages on the `echo`
-data channel within a bounded window, the same pump in JavaScript for chromium, and the CPU
-of the browser's processes (children of this process, so not in getrusage until reaped)."""
+list (GET /realtime/webrtc/peers), and a measured transfer (counters at both ends and CPU over
+a window). bench/webrtc_media.py holds what the peers send and count (the echo pumps, the
+pre-encoded video), bench/webrtc_browser.py the same echo pump in chromium."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import math
-import os
 import statistics
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ import aiohttp
 import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from bench import accounts, loadgen, system
+from bench import accounts, loadgen
 from bench import realtime as rt
 from bench.harness import Harness
 from bench.report import Percentiles
@@ -62,14 +61,25 @@ class ClientPeer:
 
 
 async def connect(
-    client: aiohttp.ClientSession, headers: dict[str, str], timeout: float = CONNECT_TIMEOUT
+    client: aiohttp.ClientSession,
+    headers: dict[str, str],
+    timeout: float = CONNECT_TIMEOUT,
+    prepare: Callable[[RTCPeerConnection], None] | None = None,
 ) -> ClientPeer:
-    """A new peer with a data channel `echo`, connected to the server peer; timed from
-    creating the offer to the channel being open."""
+    """A new peer with a data channel `echo` (and whatever `prepare` adds before the offer:
+    tracks), connected to the server peer; timed from creating the offer to the channel
+    being open."""
     pc = RTCPeerConnection(configuration=RTCConfiguration(iceServers=[]))
     channel = pc.createDataChannel("echo")
+    if prepare is not None:
+        prepare(pc)
     opened: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-    channel.on("open", lambda: opened.done() or opened.set_result(_perf()))
+
+    def on_open() -> None:
+        if not opened.done():
+            opened.set_result(_perf())
+
+    channel.on("open", on_open)
     try:
         started = _perf()
         await pc.setLocalDescription(await pc.createOffer())
@@ -106,14 +116,40 @@ def latency(values: list[float]) -> Percentiles | None:
 
 
 async def try_connect(
-    client: aiohttp.ClientSession, headers: dict[str, str], failures: Counter[str]
+    client: aiohttp.ClientSession,
+    headers: dict[str, str],
+    failures: Counter[str],
+    prepare: Callable[[RTCPeerConnection], None] | None = None,
 ) -> ClientPeer | None:
     """connect(), or None with the failure counted by name."""
     try:
-        return await connect(client, headers)
+        return await connect(client, headers, prepare=prepare)
     except Exception as error:  # counted in the row's errors, named in its details
         failures[f"{type(error).__name__}: {str(error)[:80]}"] += 1
         return None
+
+
+async def open_until(
+    client: aiohttp.ClientSession,
+    headers: dict[str, str],
+    peers: list[ClientPeer],
+    size: int,
+    failures: Counter[str],
+    concurrency: int,
+    prepare: Callable[[RTCPeerConnection], None] | None = None,
+) -> float:
+    """Connect `concurrency` peers at a time until `peers` holds `size` of them (one attempt
+    each: failures are counted, not retried); the seconds it took."""
+    started = _perf()
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with semaphore:
+            if peer := await try_connect(client, headers, failures, prepare):
+                peers.append(peer)
+
+    await asyncio.gather(*(one() for _ in range(size - len(peers))))
+    return _perf() - started
 
 
 def step_medians(peers: list[ClientPeer], server: list[dict[str, Any]]) -> dict[str, float]:
@@ -259,190 +295,6 @@ async def measure(
     return Transfer(marks[0], marks[1], before.until(after), extra_client_cpu_s=extra)
 
 
-# -- the echo pump (aiortc) ---------------------------------------------------------------------
-
-
-class EchoPump:
-    """Sends MESSAGE_SIZE-byte messages on the `echo` channel while bufferedAmount is at most
-    HIGH_WATER (resuming on `bufferedamountlow` at LOW_WATER) and fewer than WINDOW bytes are
-    unechoed, so neither the client's nor the server's send queue grows without bound."""
-
-    def __init__(self, channel: RTCDataChannel) -> None:
-        self.channel = channel
-        self.payload = os.urandom(MESSAGE_SIZE)
-        self.sent = 0
-        self.echoed = 0
-        self.wrong = 0  # echoes that differ from what was sent
-        self.running = False
-        self.progress = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-        channel.bufferedAmountLowThreshold = LOW_WATER
-        channel.on("bufferedamountlow", self.progress.set)
-        channel.on("message", self.on_message)
-
-    def on_message(self, message: bytes | str) -> None:
-        if message != self.payload:
-            self.wrong += 1
-        self.echoed += len(message)
-        if self.sent - self.echoed <= WINDOW - MESSAGE_SIZE:
-            self.progress.set()
-
-    def start(self) -> None:
-        self.running = True
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        channel, payload = self.channel, self.payload
-        while self.running:
-            if (
-                channel.bufferedAmount > HIGH_WATER
-                or self.sent - self.echoed > WINDOW - MESSAGE_SIZE
-            ):
-                self.progress.clear()
-                await self.progress.wait()
-                continue
-            channel.send(payload)
-            self.sent += MESSAGE_SIZE
-
-    def mark(self) -> Mark:
-        transport = self.channel.transport.transport  # the DTLS transport under SCTP
-        stats = next(iter(transport._get_stats().values()))  # what the server's stats use
-        return Mark(_perf(), self.sent, self.echoed, stats.packetsSent, stats.packetsReceived)
-
-    async def stop(self, timeout: float = 30.0) -> bool:
-        """Stop sending; True when every message sent came back."""
-        self.running = False
-        self.progress.set()
-        if self.task is not None:
-            await self.task
-        deadline = time.monotonic() + timeout
-        while self.echoed < self.sent and time.monotonic() < deadline:
-            self.progress.clear()
-            try:
-                await asyncio.wait_for(self.progress.wait(), max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-        return self.echoed == self.sent
-
-
-# -- the same in chromium -------------------------------------------------------------------------
-
-BROWSER_SETUP = """
-async ({token, offerPath, size, high, low, windowBytes, timeoutMs}) => {
-  const started = performance.now();
-  const pc = new RTCPeerConnection({iceServers: []});
-  const channel = pc.createDataChannel("echo");
-  channel.binaryType = "arraybuffer";
-  const opened = new Promise((resolve) => channel.addEventListener("open", resolve));
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") resolve();
-    });
-  });
-  const offered = performance.now();
-  const answer = await fetch(offerPath, {
-    method: "POST",
-    headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
-    body: JSON.stringify({sdp: pc.localDescription.sdp, type: "offer"}),
-  });
-  if (answer.status !== 201) throw new Error("offer: HTTP " + answer.status + " " +
-                                             await answer.text());
-  const reply = await answer.json();
-  const answered = performance.now();
-  await pc.setRemoteDescription({type: "answer", sdp: reply.sdp});
-  await Promise.race([opened, new Promise((_, reject) =>
-    setTimeout(() => reject(new Error("data channel not open")), timeoutMs))]);
-  const payload = new Uint8Array(size);
-  crypto.getRandomValues(payload);  // at most 65,536 bytes at a time
-  const state = {sent: 0, echoed: 0, wrong: 0, running: false};
-  const pump = () => {
-    while (state.running && channel.bufferedAmount <= high &&
-           state.sent - state.echoed <= windowBytes - size) {
-      channel.send(payload);
-      state.sent += size;
-    }
-  };
-  channel.bufferedAmountLowThreshold = low;
-  channel.addEventListener("bufferedamountlow", pump);
-  channel.addEventListener("message", (event) => {
-    const data = event.data;
-    if (!(data instanceof ArrayBuffer) || data.byteLength !== size ||
-        new Uint8Array(data, 0, 16).some((b, i) => b !== payload[i])) state.wrong += 1;
-    state.echoed += typeof data === "string" ? data.length : data.byteLength;
-    pump();
-  });
-  window.bench = {
-    pc, channel, state,
-    start() { state.running = true; pump(); },
-    async mark() {
-      const at = performance.now() / 1000, sent = state.sent, echoed = state.echoed;
-      let packetsOut = 0, packetsIn = 0;
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type === "transport") { packetsOut += s.packetsSent; packetsIn += s.packetsReceived; }
-      }
-      return {at, sent, echoed, packetsOut, packetsIn};
-    },
-    async stop(waitMs) {
-      state.running = false;
-      const until = performance.now() + waitMs;
-      while (state.echoed < state.sent && performance.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      return {sent: state.sent, echoed: state.echoed, wrong: state.wrong};
-    },
-  };
-  return {peerId: reply.peer_id, offerMs: offered - started, postMs: answered - offered,
-          openMs: performance.now() - answered};
-}
-"""
-
-
-def descendants(root: int, exclude: set[int]) -> list[int]:
-    """Every process below `root` except the subtrees of `exclude` (the server, the worker)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        parent = int(text[text.rindex(")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(int(entry))
-    found: list[int] = []
-    stack = [pid for pid in children.get(root, []) if pid not in exclude]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(child for child in children.get(pid, []) if child not in exclude)
-    return found
-
-
-def browser_cpu_seconds(harness: Harness) -> dict[int, float]:
-    """pid -> CPU seconds of this process's children other than the server and worker: the
-    Playwright driver and chromium's processes."""
-    exclude = {child.pid for child in (harness.server, harness.worker) if child is not None}
-    seconds: dict[int, float] = {}
-    for pid in descendants(os.getpid(), exclude):
-        try:
-            seconds[pid] = system.process_cpu_seconds(pid)
-        except OSError:
-            continue
-    return seconds
-
-
 def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings of pid -> seconds (a new pid counts from zero)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
-def affinity_of(pids: list[int]) -> set[int]:
-    cpus: set[int] = set()
-    for pid in pids:
-        try:
-            cpus |= os.sched_getaffinity(pid)
-        except OSError:
-            continue
-    return cpus

@@ -17,6 +17,7 @@ from server.hub.protocol import Close, message_types_key
 from server.hub.session import Session
 from server.hub.ws_connection import WebSocketConnection
 from server.kernel.errors import Forbidden
+from server.kernel.limits import connection_cap_key, refuse_when_full
 from server.kernel.principal import Access, Principal
 from server.kernel.settings import settings_key
 
@@ -26,7 +27,11 @@ log = logging.getLogger(__name__)
 
 async def authenticate(request: web.Request) -> Principal:
     """Who opens this WebSocket or event stream: Origin checked first (a foreign page is
-    refused even with valid credentials), then the header, API key or single-use ticket."""
+    refused even with valid credentials), then the header, API key or single-use ticket.
+    A process holding its MAX_CONNECTIONS refuses before all that (503 `server_full`)."""
+    refuse_when_full(
+        len(request.app[hub_key].registry.connections), request.app[connection_cap_key]
+    )
     if not origin_allowed(request):
         raise Forbidden("this Origin may not connect", code="origin_not_allowed")
     return await request.app[authenticator_key].authenticate_connection(request, REALTIME)

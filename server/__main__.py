@@ -20,6 +20,8 @@ import sys
 import psycopg2
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
+from server.kernel import gcwatch
+from server.kernel.limits import LimitError, connection_cap
 from server.kernel.settings import ConfigError, Settings, load_settings
 from server.kernel.telemetry import AccessLogger, configure_logging
 
@@ -74,8 +76,11 @@ def serve(settings: Settings, reuse_port: bool = False) -> None:
         settings.PORT,
         settings.ENVIRONMENT,
     )
+    gcwatch.install()  # thresholds, and slow collections logged (server/kernel/gcwatch.py)
+    app = create_app(settings)
+    gcwatch.freeze_startup()  # what startup allocated is never garbage (server/kernel/gcwatch.py)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.HOST,
         port=settings.PORT,
         access_log_class=AccessLogger,
@@ -137,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
 
     try:
+        if args.command in ("serve", "run"):
+            connection_cap(settings.MAX_CONNECTIONS)  # fails early, with what to raise
         if args.command == "serve":
             serve(settings, reuse_port=args.reuse_port)
             return 0
@@ -149,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_all(settings, settings.HOST, settings.PORT)
         return db_command(settings, args.action)
+    except LimitError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return 2
     except (psycopg2.OperationalError, SQLAlchemyOperationalError) as error:
         from server.dbadmin import diagnose
 

@@ -15,7 +15,7 @@ from handlers.openapi import openapi_cache_key
 from server import resources
 from server.hub import session
 from server.hub.protocol import message_types_key
-from server.kernel import cors, edge, spans
+from server.kernel import cors, edge, limits, spans
 from server.kernel.errors import error_middleware
 from server.kernel.metrics import Metrics, metrics_key, metrics_middleware
 from server.kernel.origins import Origins
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[settings_key] = settings
+    app[limits.connection_cap_key] = limits.connection_cap(settings.MAX_CONNECTIONS)
     app[cors.policy_key] = cors.Policy(origins, settings.CORS_MAX_AGE)
     app[metrics_key] = Metrics()
     app[openapi_cache_key] = {}

@@ -26,6 +26,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
+    RTCSctpTransport,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaRecorder, MediaRelay
@@ -78,6 +79,7 @@ class ServerPeer:
         self._room_tracks = room_tracks
         self._on_closed = on_closed
         self._closing: asyncio.Future[None] | None = None
+        self._watched_association: RTCSctpTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("track", self._on_track)
@@ -97,6 +99,7 @@ class ServerPeer:
             self.recording_path.parent.mkdir(parents=True, exist_ok=True)
             self.recorder = MediaRecorder(str(self.recording_path), format="webm")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self._watch_association()
         self._fill_relay_transceivers()
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
@@ -116,7 +119,9 @@ class ServerPeer:
     def _on_track(self, track: MediaStreamTrack) -> None:
         """Echo the track back on its own transceiver, and record it if asked."""
         self.incoming.append(track)
-        self.pc.addTrack(self.relay.subscribe(track))
+        # Video unbuffered: aiortc's relay would otherwise queue every frame an overloaded
+        # encoder has not taken, without bound (GiBs in a minute); audio keeps its buffer.
+        self.pc.addTrack(self.relay.subscribe(track, buffered=track.kind != "video"))
         self.echoes += 1
         if self.recorder is not None:
             self.recorder.addTrack(self.relay.subscribe(track))
@@ -130,7 +135,9 @@ class ServerPeer:
                 continue
             for index, track in enumerate(others):
                 if track.kind == transceiver.kind:
-                    transceiver.sender.replaceTrack(self.relay.subscribe(track))
+                    transceiver.sender.replaceTrack(
+                        self.relay.subscribe(track, buffered=track.kind != "video")
+                    )
                     transceiver.direction = (
                         "sendonly" if transceiver.direction == "recvonly" else transceiver.direction
                     )
@@ -140,7 +147,6 @@ class ServerPeer:
     # -- data channels -----------------------------------------------------------------------
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        channel.on("close", self._on_channel_closed)
         if channel.label == "echo":
             channel.on("message", lambda message: channel.send(message))
             return
@@ -160,16 +166,28 @@ class ServerPeer:
         if state in ("failed", "closed"):
             await self.close()
 
-    def _on_channel_closed(self) -> None:
-        """A data channel closed. If the whole SCTP association ended with it (the client
-        sent SCTP SHUTDOWN or ABORT: its peer connection closed), the peer is gone: close
-        now, not when ICE consent expires ~30 s later. libdatachannel bound to one address
-        sends SHUTDOWN and ABORT but no DTLS close_notify, which would close us at once.
-        A client closing one channel leaves the association up: nothing happens then."""
+    def _watch_association(self) -> None:
+        """Close when the SCTP association ends (the client sent ABORT or SHUTDOWN: its peer
+        connection closed), not when ICE consent expires ~30 s later. That is all
+        libdatachannel and werift send on close (no DTLS close_notify, on which aiortc
+        closes by itself). aiortc tells only the data channels still open, so a client that
+        closed its channels first would go unnoticed: watch the association itself.
+        A client closing some channels leaves the association up: nothing happens then."""
         sctp = self.pc.sctp
-        if sctp is not None and sctp.state == "closed" and self._closing is None:
-            self._closing = asyncio.ensure_future(self._close())
-            self._closing.add_done_callback(_log_close_failure)
+        if sctp is None or sctp is self._watched_association:
+            return  # no data channels negotiated, or watched since an earlier offer
+        self._watched_association = sctp
+        # PRIVATE-API aiortc 1.16: every association state change goes through
+        # RTCSctpTransport._set_state, and it emits no event (only data channels get one).
+        set_state = sctp._set_state
+
+        def set_state_and_watch(state: RTCSctpTransport.State) -> None:
+            set_state(state)
+            if sctp.state == "closed" and self._closing is None:
+                self._closing = asyncio.ensure_future(self._close())
+                self._closing.add_done_callback(_log_close_failure)
+
+        sctp._set_state = set_state_and_watch  # type: ignore[method-assign]
 
     async def close(self) -> None:
         """Close once. Another call meanwhile (the state change closing causes, a shutdown

@@ -27,6 +27,14 @@ from storage.db import Pool, Row, transaction
 log = logging.getLogger(__name__)
 
 
+def ice_ufrag(sdp: str) -> str | None:
+    """The offer's ICE username fragment (its first `a=ice-ufrag:` line)."""
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line.removeprefix("a=ice-ufrag:").strip()
+    return None
+
+
 class PeerManager:
     def __init__(self, settings: Settings, hub: Hub, pool: Pool) -> None:
         self.settings = settings
@@ -67,6 +75,13 @@ class PeerManager:
             # aiortc answers it, and the peer would wait for ever with nothing to connect
             raise ProtocolError("bad_sdp", "the offer has no media or data channel", ref)
         peer = self.by_connection.get(client_id) if client_id is not None else None
+        remote = peer.pc.remoteDescription if peer is not None else None
+        if peer is not None and remote is not None and ice_ufrag(sdp) != ice_ufrag(remote.sdp):
+            # New ICE credentials: a new peer connection on the client (or an ICE restart,
+            # which aiortc cannot do: docs/PROTOCOL.md, WebRTC). Answered by the old peer it
+            # would never connect: the old peer goes, a new one answers.
+            await peer.close()
+            peer = None
         media = has_media(sdp)
         if media and room is not None and not room["media"]:
             raise ProtocolError("media_disabled", "this room carries data channels only", ref)
@@ -79,16 +94,22 @@ class PeerManager:
             raise ProtocolError(
                 "room_too_large_for_media", "the server relays media only in small rooms", ref
             )
+        if peer is None and len(self.peers) >= self.settings.WEBRTC_MAX_PEERS:
+            raise ProtocolError("too_many_peers", "this server has no room for another peer", ref)
+        # A data-only peer renegotiating to add media counts as a new media peer: without
+        # this it would slip past the limit and every media peer would get fewer frames.
+        if (
+            media
+            and (peer is None or not peer.media)
+            and self.media_peers >= self.settings.WEBRTC_MAX_MEDIA_PEERS
+        ):
+            raise ProtocolError(
+                "too_many_media_peers", "this server carries no more media peers", ref
+            )
         if peer is None:
-            if len(self.peers) >= self.settings.WEBRTC_MAX_PEERS:
-                raise ProtocolError(
-                    "too_many_peers", "this server has no room for another peer", ref
-                )
-            if media and self.media_peers >= self.settings.WEBRTC_MAX_MEDIA_PEERS:
-                raise ProtocolError(
-                    "too_many_media_peers", "this server carries no more media peers", ref
-                )
             peer = self._new_peer(owner, room, client_id)
+        # Counted from here, before the first await: offers arriving meanwhile see it.
+        peer.media = peer.media or media
         try:
             answer = await peer.answer(sdp)
         except Exception as error:  # aiortc also raises AssertionError, IndexError, ...

@@ -16,12 +16,13 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import RedisError
 
 from server.kernel.settings import Settings
 
+POOL_WAIT = 5.0  # seconds a command waits for a free connection of the pool
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
 
 
@@ -50,20 +51,26 @@ def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
 def create_redis(settings: Settings) -> Redis:
     url = settings.REDIS_URL.get_secret_value()
     if not is_cluster_url(url):
-        return Redis.from_url(
+        # Blocking: at most REDIS_MAX_CONNECTIONS, and a command that finds them all busy
+        # waits for one (redis-py's default pool raises "Too many connections" at once).
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            timeout=POOL_WAIT,
             socket_connect_timeout=3,
             socket_timeout=5,
             health_check_interval=30,
             retry_on_timeout=False,
             client_name=settings.APP_NAME,
         )
+        return Redis.from_pool(pool)
     nodes, options = cluster_nodes(url)
     cluster = RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in nodes],
         socket_connect_timeout=3,
         socket_timeout=5,
         client_name=settings.APP_NAME,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
         **options,
     )
     # Typed as the single-server client on purpose (module docstring).

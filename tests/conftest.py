@@ -63,8 +63,8 @@ async def _settle_closing_transports() -> AsyncIterator[None]:
 # redis-py and aiohttp sometimes drop a socket whose peer vanished mid-operation without
 # closing it; the garbage collector then finds it during some later, unrelated test, which
 # fails on the ResourceWarning. Those sockets are collected at the end of each of these
-# tests instead, and only warnings about unclosed sockets (or a stream writer whose loop
-# has gone) are forgiven there.
+# tests instead, and only warnings about unclosed sockets and transports (or a stream
+# writer whose loop has gone) are forgiven there.
 BREAKS_CONNECTIONS = {
     "test_broker_failover.py",
     "test_broker_outage_log.py",
@@ -82,21 +82,26 @@ BREAKS_CONNECTIONS = {
 
 @pytest.fixture(autouse=True)
 def _collect_dropped_sockets(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
     if request.node.path.name not in BREAKS_CONNECTIONS:
+        yield
         return
     forward = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
+        text = str(unraisable.exc_value)
         dropped_socket = isinstance(unraisable.exc_value, ResourceWarning) and (
             isinstance(unraisable.object, socket.socket)
-            or "loop is closed" in str(unraisable.exc_value)
+            or "loop is closed" in text
+            or text.startswith("unclosed transport")
         )
         if not dropped_socket:
             forward(unraisable)
 
+    # From setup to the end of teardown: a dropped connection may be collected while the
+    # test's fixtures (its event loop, its clients) are torn down.
     sys.unraisablehook = hook
     try:
+        yield
         gc.collect()
     finally:
         sys.unraisablehook = forward

@@ -23,6 +23,9 @@ class Options:
     connections: int
     warmup: float
     generator: Generator
+    # The sizes of the scaling scenarios (connections, peers): `--sizes 1000,10000`; empty =
+    # each scenario's own default.
+    sizes: tuple[int, ...] = ()
 
 
 ScenarioFn = Callable[[Harness, Options], Awaitable[Result]]

@@ -1,32 +1,28 @@
-"""WebRTC scenarios against the server peer (bench/webrtc.py holds the client side):
-`webrtc-connect` (50 aiortc peers connected one after another through POST
-/realtime/webrtc/offer, offer -> data channel open), `webrtc-throughput-aiortc` and
-`webrtc-throughput-chromium` (the `echo` data channel streaming 16 KiB messages),
-`webrtc-idle` (server memory per idle data-channel peer, 200 peers)."""
+"""WebRTC scenarios against the server peer (bench/webrtc.py, bench/webrtc_media.py and
+bench/webrtc_browser.py hold the client side): `webrtc-connect` (50 aiortc peers connected one
+after another through POST /realtime/webrtc/offer, offer -> data channel open),
+`webrtc-throughput-aiortc` and `webrtc-throughput-chromium` (the `echo` data channel
+streaming 16 KiB messages); bench/scenarios/webrtc_idle.py has `webrtc-idle`,
+bench/scenarios/webrtc_capacity.py the echo and media capacity scenarios."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from typing import Any
 
-from bench import loadgen, system
+from bench import loadgen
 from bench import realtime as rt
 from bench import webrtc as wrtc
 from bench.harness import Harness
 from bench.report import Measurement, Result, Target
-from bench.scenarios import Options, ScenarioError, scenario
+from bench.scenarios import Options, scenario
+from bench.webrtc_browser import BROWSER_SETUP, affinity_of, browser_cpu_seconds
+from bench.webrtc_media import EchoPump
 
 CONNECT_PEERS = 50
 CONNECT_WARMUP_PEERS = 3
 CONNECT_P95_MS = 500.0
 THROUGHPUT_MB_S = 5.0
-IDLE_PEERS = 200
-IDLE_WARMUP_PEERS = 10
-IDLE_OPEN_CONCURRENCY = 8
-IDLE_TARGET_MIB = 0.3
-IDLE_SETTLE = 2.0
 MB = wrtc.MB
 
 
@@ -159,7 +155,7 @@ async def webrtc_throughput_aiortc(harness: Harness, options: Options) -> Result
     async with loadgen.session(harness.base_url, 2) as client:
         await wrtc.warm_up(harness, client, headers, admin, 1)
         peer = await wrtc.connect(client, headers)
-        pump = wrtc.EchoPump(peer.channel)
+        pump = EchoPump(peer.channel)
         try:
 
             async def mark() -> wrtc.Mark:
@@ -201,10 +197,10 @@ async def webrtc_throughput_chromium(harness: Harness, options: Options) -> Resu
         try:
             page = await browser.new_page()
             await page.goto(f"{harness.base_url}/health/live")  # the server's origin
-            connected = await page.evaluate(wrtc.BROWSER_SETUP, setup)
+            connected = await page.evaluate(BROWSER_SETUP, setup)
             await rt.wait_quiet(harness)
-            browser_pids = list(wrtc.browser_cpu_seconds(harness))
-            browser_cpus = sorted(wrtc.affinity_of(browser_pids))
+            browser_pids = list(browser_cpu_seconds(harness))
+            browser_cpus = sorted(affinity_of(browser_pids))
 
             async def mark() -> wrtc.Mark:
                 m = await page.evaluate("() => window.bench.mark()")
@@ -215,7 +211,7 @@ async def webrtc_throughput_chromium(harness: Harness, options: Options) -> Resu
             transfer = await wrtc.measure(
                 harness, options.warmup, options.duration, mark,
                 lambda: wrtc.server_bytes(client, admin, str(connected["peerId"])),
-                lambda: wrtc.browser_cpu_seconds(harness),
+                lambda: browser_cpu_seconds(harness),
             )  # fmt: skip
             final = await page.evaluate("(ms) => window.bench.stop(ms)", 30_000)
             version = browser.version
@@ -241,89 +237,3 @@ async def webrtc_throughput_chromium(harness: Harness, options: Options) -> Resu
     ]
     cores = transfer.cpu.cores_busy_pct
     return Result("webrtc-throughput-chromium", "chromium", 1, rows, notes, None, cores)
-
-
-# -- idle peers ----------------------------------------------------------------------------------
-
-
-@scenario("webrtc-idle", "server memory per idle data-channel peer: 200 aiortc peers")
-async def webrtc_idle(harness: Harness, options: Options) -> Result:
-    assert harness.server is not None
-    pid = harness.server.pid
-    limit = system.raise_open_files_limit(4 * IDLE_PEERS + 1024)
-    if limit < 2 * IDLE_PEERS + 64:
-        raise ScenarioError(f"RLIMIT_NOFILE is {limit}: too low for {IDLE_PEERS} peers")
-    wrtc.use_loopback()
-    headers = await rt.bench_headers(harness)
-    admin = await wrtc.admin_headers(harness)
-    failures: Counter[str] = Counter()
-    async with loadgen.session(harness.base_url, IDLE_OPEN_CONCURRENCY + 2) as client:
-        await wrtc.warm_up(harness, client, headers, admin, IDLE_WARMUP_PEERS)
-        await asyncio.sleep(IDLE_SETTLE)
-        rss_before = system.process_rss_bytes(pid)
-        opened = time.perf_counter()
-        found = await rt.gather_limited(
-            IDLE_PEERS,
-            lambda i: wrtc.try_connect(client, headers, failures),
-            IDLE_OPEN_CONCURRENCY,
-        )
-        opening = time.perf_counter() - opened
-        peers = [peer for peer in found if peer is not None]
-        try:
-            await rt.wait_quiet(harness)
-            await asyncio.sleep(IDLE_SETTLE)
-            rss_open = system.process_rss_bytes(pid)
-            before = harness.snapshot()  # the idle phase: ICE consent checks, SCTP heartbeats
-            samples = []
-            deadline = time.monotonic() + options.duration
-            while time.monotonic() < deadline:
-                await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                samples.append(system.process_rss_bytes(pid))
-            after = harness.snapshot()
-            listed = await wrtc.server_peers(client, admin)
-            alive = sum(1 for peer in peers if peer.pc.connectionState == "connected")
-        finally:
-            await wrtc.close_peers(peers)
-        left, waited = await wrtc.wait_peer_count(client, admin, 0, timeout=30.0)
-        await rt.wait_quiet(harness)
-        rss_closed = system.process_rss_bytes(pid)
-    cpu = before.until(after)
-    rss_idle = max(samples, default=rss_open)
-    per_peer = (rss_idle - rss_before) / IDLE_PEERS / MB
-    server_connected = sum(1 for p in listed if p["state"] == "connected")
-    errors = IDLE_PEERS - min(alive, server_connected)
-    row = Measurement(
-        what=f"server RSS per idle data-channel peer ({IDLE_PEERS})",
-        unit="MiB/peer",
-        operations=IDLE_PEERS,
-        seconds=cpu.seconds,
-        latency_ms=wrtc.latency([p.total_ms for p in peers]),
-        errors=errors,
-        **cpu.columns(),
-        figure=f"{per_peer:.3f} MiB/peer",
-        target=Target(
-            f"<= {IDLE_TARGET_MIB:g} MiB/peer", per_peer <= IDLE_TARGET_MIB and not errors
-        ),
-        details={
-            "rss_before_mb": rss_before / MB,
-            "rss_open_mb": rss_open / MB,
-            "rss_idle_max_mb": rss_idle / MB,
-            "rss_after_close_mb": rss_closed / MB,
-            "open_seconds": opening,
-            "client_connected": alive,
-            "server_connected": server_connected,
-            "server_peers_left_after_close": left,
-            "failures": dict(failures),
-            "services_cpu_s": cpu.services,
-        },
-    )
-    notes = [
-        f"webrtc-idle: VmRSS {rss_before / MB:.1f} MiB before, {rss_idle / MB:.1f} MiB with "
-        f"{IDLE_PEERS} peers (max over {len(samples)} samples), {rss_closed / MB:.1f} MiB after "
-        f"closing them ({left} server peers left after {waited:.1f}s); opened "
-        f"{IDLE_OPEN_CONCURRENCY} at a time in {opening:.1f}s (p50/p95/max columns: offer->open "
-        f"under that concurrency); "
-        f"{alive} client and {server_connected} server peers connected at the end; the CPU "
-        f"columns cover {cpu.seconds:.0f}s of idleness"
-    ]
-    return Result("webrtc-idle", "aiortc", IDLE_PEERS, [row], notes, None, cpu.cores_busy_pct)

@@ -12,7 +12,7 @@ from server.auth.cache import AuthCache
 from server.kernel.errors import Unauthorized
 from server.kernel.principal import Role
 from storage import sessions, users
-from storage.db import Pool, transaction
+from storage.db import Pool, connect, transaction
 
 
 class Standing:
@@ -38,7 +38,7 @@ class Standing:
     async def _load_session(
         self, session_id: uuid.UUID, user_id: int
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        async with transaction(self.pool) as conn:
+        async with connect(self.pool) as conn:  # one SELECT: no BEGIN/COMMIT round trips
             row = await sessions.state(conn, session_id)
         if row is None or row["user_id"] != user_id:
             return {"revoked": True}, {"active": False}

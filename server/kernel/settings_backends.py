@@ -41,6 +41,15 @@ class BackendSettings(BaseModel):
         pattern=r"^[A-Za-z0-9_.-]{1,32}$",
         description="Prefix of every Redis key, so several deployments can share one Redis.",
     )
+    REDIS_MAX_CONNECTIONS: int = Field(
+        100,
+        ge=4,
+        le=10000,
+        description="Connections to Redis per process. When all are busy a command waits for"
+        " one (up to 5 s) instead of failing, so a burst of thousands of clients connecting at"
+        " once queues here. On a Redis Cluster it is the limit per node, and a command finding"
+        " them all busy fails (redis-py's cluster client cannot wait): size it for bursts.",
+    )
 
     # -- RabbitMQ ----------------------------------------------------------------------------
     RABBITMQ_URL: SecretStr = Field(

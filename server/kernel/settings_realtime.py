@@ -15,6 +15,15 @@ class RealtimeSettings(BaseModel):
     WS_MAX_MESSAGE_SIZE: int = Field(
         1024 * 1024 + 64, ge=1024, description="Largest incoming WebSocket message (bytes)."
     )
+    MAX_CONNECTIONS: int = Field(
+        0,
+        ge=0,
+        description="WebSocket and SSE connections per process; past it a new one gets 503"
+        " `server_full` before the upgrade. 0: as many as the open-files limit allows, less"
+        " 1,024 kept for pools and files (the server raises its soft RLIMIT_NOFILE to the"
+        " hard one at startup). A larger value than the limit allows stops startup with a"
+        " message (docs/OPERATIONS.md, Many connections).",
+    )
     WS_HEARTBEAT: float = Field(
         30.0, gt=0, description="Seconds between WebSocket pings; no pong closes the socket."
     )
@@ -140,7 +149,13 @@ class RealtimeSettings(BaseModel):
     )
     WEBRTC_MAX_PEERS: int = Field(200, ge=1, description="Server peers per process.")
     WEBRTC_MAX_MEDIA_PEERS: int = Field(
-        8, ge=0, description="Server peers with media (echo, recording, relay) per process."
+        4,
+        ge=0,
+        description="Server peers with media (echo, recording, relay) per process; the next "
+        "one (a data-only peer adding media too) is refused with 503 / `too_many_media_peers`"
+        ". A 640x480 VP8 echo costs ~21% of a core (bench webrtc-media-capacity): 4 fit in 80%"
+        " of one core; a relayed track costs about one echo more. Size it to ~80% of the "
+        "cores the process gets.",
     )
     WEBRTC_RELAY_MAX_MEMBERS: int = Field(
         4, ge=0, description="Largest room whose members' media the server relays (re-encodes)."

@@ -12,6 +12,7 @@ from server.app import create_app
 from tests.conftest import make_settings
 from tests.support.accounts import Account
 from tests.support.rtc import accept_answer, client_peer, offer_sdp, wait_open
+from tests.support.rtc_media import server_peers
 
 
 @pytest.fixture
@@ -45,6 +46,16 @@ async def echo_round_trip(pc: Any, channel: Any) -> str:
     return await asyncio.wait_for(got, 10)
 
 
+async def echo_through_signaling(ws: Any, pc: Any) -> None:
+    """Offer an `echo` data channel to the server peer over signaling; one echo back."""
+    channel = pc.createDataChannel("echo")
+    await ws.send_json({"type": "offer", "to": "server", "sdp": await offer_sdp(pc)})
+    answer = await next_of(ws, "answer")
+    assert answer["from"] == "server", answer
+    await accept_answer(pc, answer["sdp"])
+    assert await echo_round_trip(pc, channel) == "hello server"
+
+
 async def test_data_channel_echo_through_signaling(client: Any, alice: Account) -> None:
     room = await create_room(client, alice)
     ws = await client.ws_connect("/realtime/webrtc/signaling", headers=alice.headers)
@@ -53,12 +64,7 @@ async def test_data_channel_echo_through_signaling(client: Any, alice: Account) 
     joined = await next_of(ws, "joined")
     assert joined["participants"] == []
     pc = client_peer()
-    channel = pc.createDataChannel("echo")
-    await ws.send_json({"type": "offer", "to": "server", "sdp": await offer_sdp(pc)})
-    answer = await next_of(ws, "answer")
-    assert answer["from"] == "server", answer
-    await accept_answer(pc, answer["sdp"])
-    assert await echo_round_trip(pc, channel) == "hello server"
+    await echo_through_signaling(ws, pc)
     await pc.close()
     await ws.close()
 
@@ -75,3 +81,31 @@ async def test_data_channel_echo_over_http_offer(client: Any, alice: Account) ->
     await accept_answer(pc, (await response.json())["sdp"])
     assert await echo_round_trip(pc, channel) == "hello server"
     await pc.close()
+
+
+async def test_a_new_peer_connection_on_the_same_signaling_connection_replaces_its_peer(
+    client: Any, alice: Account, admin: Account
+) -> None:
+    """After a network change the client makes a new peer connection (new ICE credentials)
+    and offers it on the signaling connection it still has: the server peer of that
+    connection is replaced (answered by the old one, it would never connect)."""
+    room = await create_room(client, alice)
+    ws = await client.ws_connect("/realtime/webrtc/signaling", headers=alice.headers)
+    await next_of(ws, "connected")
+    await ws.send_json({"type": "join", "room": room["id"]})
+    await next_of(ws, "joined")
+    peers = []
+    try:
+        for _ in range(2):
+            pc = client_peer()
+            peers.append(pc)
+            await echo_through_signaling(ws, pc)
+            if len(peers) == 1:
+                [first] = await server_peers(client, admin)
+        [second] = await server_peers(client, admin)
+        assert second["peer_id"] != first["peer_id"]
+        assert second["state"] == "connected"
+    finally:
+        for pc in peers:
+            await pc.close()
+        await ws.close()

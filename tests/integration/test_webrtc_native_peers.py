@@ -1,7 +1,8 @@
-"""The server peer with a native WebRTC stack that is not aiortc: libdatachannel, through
-node-datachannel (tests/peers, installed by `make node-peers`). It echoes byte-exact, its
-close is noticed within a second (not when ICE consent expires, ~30 s later), and a refused
-bridged data channel delivers its error message before it closes."""
+"""The server peer with native WebRTC stacks that are not aiortc: libdatachannel (through
+node-datachannel) and werift, the pure TypeScript stack (tests/peers, installed by `make
+node-peers`). With each, it echoes byte-exact, its close is noticed within a second (not when
+ICE consent expires, ~30 s later), and a refused bridged data channel delivers its error
+message before it closes."""
 
 from __future__ import annotations
 
@@ -27,13 +28,16 @@ from tests.support.rtc_media import server_peers
 from tests.support.waiting import eventually
 
 PEERS_DIR = Path(__file__).resolve().parents[1] / "peers"
-SCRIPT = PEERS_DIR / "datachannel-peer.js"
+# the stack, its npm package and the script that drives it (same command line and output)
+STACKS = {
+    "libdatachannel": ("node-datachannel", "datachannel-peer.js"),
+    "werift": ("werift", "werift-peer.js"),
+}
 
 
 @pytest.fixture
 def app(settings: Settings, tmp_path: Path) -> web.Application:
-    # libdatachannel never offers loopback candidates: the server gathers the machine's
-    # addresses too (ICE_HOST_ADDRESSES empty: its own addresses plus 127.0.0.1).
+    # The peers are told to gather 127.0.0.1 (`--bind`): the server gathers loopback only.
     return create_app(
         make_settings(
             POSTGRES_DB=settings.POSTGRES_DB,
@@ -43,12 +47,14 @@ def app(settings: Settings, tmp_path: Path) -> web.Application:
     )
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def stack(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """The node executable and the script of one native stack."""
+    package, script = STACKS[request.param]
     path = shutil.which("node")
-    if path is None or not (PEERS_DIR / "node_modules" / "node-datachannel").is_dir():
+    if path is None or not (PEERS_DIR / "node_modules" / package).is_dir():
         pytest.fail("the native test peers are not installed: run `make node-peers`")
-    return path
+    return path, PEERS_DIR / script
 
 
 class NativePeer:
@@ -61,11 +67,12 @@ class NativePeer:
     @classmethod
     @contextlib.asynccontextmanager
     async def run(
-        cls, node: str, client: Any, account: Account, *args: str
+        cls, stack: tuple[str, Path], client: Any, account: Account, *args: str
     ) -> AsyncIterator[NativePeer]:
+        node, script = stack
         process = await asyncio.create_subprocess_exec(
             node,
-            str(SCRIPT),
+            str(script),
             str(client.make_url("/")),
             *args,
             stdin=asyncio.subprocess.PIPE,
@@ -73,7 +80,7 @@ class NativePeer:
             env={
                 "PATH": "/usr/bin:/bin",
                 "PEER_TOKEN": account.access_token,
-                "PEER_LOG": os.environ.get("PEER_LOG", ""),  # libdatachannel's log, if asked
+                "PEER_LOG": os.environ.get("PEER_LOG", ""),  # the stack's own log, if asked
             },
             cwd=PEERS_DIR,
             preexec_fn=dies_with_parent,
@@ -124,10 +131,16 @@ async def peers_become(client: Any, admin: Account, count: int, timeout: float) 
     return took
 
 
+@pytest.mark.parametrize("close_channels", [False, True], ids=["abrupt", "channels_first"])
 async def test_native_peer_echoes_and_its_close_is_seen_within_a_second(
-    client: Any, alice: Account, admin: Account, node: str
+    client: Any, alice: Account, admin: Account, stack: tuple[str, Path], close_channels: bool
 ) -> None:
-    async with NativePeer.run(node, client, alice, "--bind", "127.0.0.1", "--wait-stdin") as peer:
+    """Closing the peer connection at once, and after closing every data channel (the SCTP
+    association then ends with no channel left to report it)."""
+    args: tuple[str, ...] = ("--bind", "127.0.0.1", "--wait-stdin")
+    if close_channels:
+        args = (*args, "--close-channels")
+    async with NativePeer.run(stack, client, alice, *args) as peer:
         echoed = await peer.next("echo")
         assert echoed == {**echoed, "exact": True, "bytes": 1000}
         # (a failed first attempt's server peer closes at once: only this one stays)
@@ -139,19 +152,19 @@ async def test_native_peer_echoes_and_its_close_is_seen_within_a_second(
         await peer.next("closed")
         took = await peers_become(client, admin, 0, timeout=1.0)
         retries = sum(event["event"] == "retry" for event in peer.events)
-        print(f"native peer close seen after {took:.3f} s ({retries} connection retries)")
+        print(f"{stack[1].name}: close seen after {took:.3f} s ({retries} connection retries)")
         assert await peer.process.wait() == 0
 
 
 @pytest.mark.parametrize("burst", [0, 300])
 async def test_native_peer_gets_the_error_before_a_refused_bridge_closes(
-    client: Any, alice: Account, bob: Account, admin: Account, node: str, burst: int
+    client: Any, alice: Account, bob: Account, admin: Account, stack: tuple[str, Path], burst: int
 ) -> None:
     """With the bridged channel opening alone, and while the server echoes a burst (its
     SCTP congestion window full, the error message queued behind the echoes)."""
     label = f"user:{bob.id}"
     args = ("--bind", "127.0.0.1", "--bridge", label, "--burst", str(burst))
-    async with NativePeer.run(node, client, alice, *args) as peer:
+    async with NativePeer.run(stack, client, alice, *args) as peer:
         await peer.next("closed")
         bridged = [event for event in peer.since_last("answered") if event.get("label") == label]
         kinds = [event["event"] for event in bridged]

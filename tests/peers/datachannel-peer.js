@@ -9,69 +9,21 @@
 //     --burst <n>        first send n messages of 1000 bytes on `echo`, then open the bridged
 //                        channel (the echoes keep the server's SCTP congestion window full)
 //     --wait-stdin       wait for a line on stdin before closing the peer connection
+//     --close-channels   close the `echo` channel (and wait until it is closed) first
 //     --linger <ms>      stay alive this long after closing (default 1000)
 //   PEER_LOG=Debug also prints libdatachannel's log.
 "use strict";
 
-const crypto = require("node:crypto");
-const readline = require("node:readline");
 const nodeDataChannel = require("node-datachannel");
+const common = require("./common");
 
-const started = Date.now();
-function emit(event, fields = {}) {
-  process.stdout.write(`${JSON.stringify({ event, t: Date.now() - started, ...fields })}\n`);
-}
-
-function parseArgs(argv) {
-  const options = {
-    url: argv[0],
-    bridge: null,
-    bind: null,
-    burst: 0,
-    waitStdin: false,
-    linger: 1000,
-  };
-  for (let i = 1; i < argv.length; i += 1) {
-    if (argv[i] === "--bridge") options.bridge = argv[(i += 1)];
-    else if (argv[i] === "--bind") options.bind = argv[(i += 1)];
-    else if (argv[i] === "--burst") options.burst = Number(argv[(i += 1)]);
-    else if (argv[i] === "--wait-stdin") options.waitStdin = true;
-    else if (argv[i] === "--linger") options.linger = Number(argv[(i += 1)]);
-    else throw new Error(`unknown option ${argv[i]}`);
-  }
-  if (!options.url || !process.env.PEER_TOKEN) {
-    throw new Error("usage: PEER_TOKEN=... node datachannel-peer.js <base url> [options]");
-  }
-  return options;
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const { emit, parseArgs, withTimeout, postOffer, exactEcho, waitForStdinLine } = common;
 
 function opened(channel) {
   return new Promise((resolve) => {
     if (channel.isOpen()) resolve();
     else channel.onOpen(resolve);
   });
-}
-
-async function postOffer(url, sdp) {
-  const response = await fetch(new URL("/realtime/webrtc/offer", url), {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${process.env.PEER_TOKEN}`,
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ type: "offer", sdp }),
-  });
-  const body = await response.json();
-  if (response.status !== 201) throw new Error(`offer refused: ${JSON.stringify(body)}`);
-  return body;
 }
 
 async function echo(channel, burst, afterBurst) {
@@ -87,14 +39,11 @@ async function echo(channel, burst, afterBurst) {
     await withTimeout(all, 20000, "the burst's echoes");
     emit("burst", { echoed });
   }
-  const sent = crypto.randomBytes(1000);
-  sent[0] = 0; // a NUL and a high byte first: nothing text-like about it
-  sent[1] = 0xff;
-  const received = new Promise((resolve) => channel.onMessage(resolve));
-  channel.sendMessageBinary(sent);
-  const message = await withTimeout(received, 10000, "the echo");
-  const bytes = Buffer.isBuffer(message) ? message : Buffer.from(message);
-  emit("echo", { exact: Buffer.isBuffer(message) && bytes.equals(sent), bytes: bytes.length });
+  await exactEcho((sent) => {
+    const received = new Promise((resolve) => channel.onMessage(resolve));
+    channel.sendMessageBinary(sent);
+    return received;
+  });
 }
 
 function watchBridge(channel) {
@@ -154,7 +103,7 @@ async function connect(options) {
 }
 
 async function main() {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseArgs(process.argv.slice(2), "datachannel-peer.js");
   if (process.env.PEER_LOG) {
     // libdatachannel's own log (Verbose, Debug, Info, Warning, Error), as JSON lines too
     nodeDataChannel.initLogger(process.env.PEER_LOG, (level, message) => {
@@ -170,10 +119,12 @@ async function main() {
   await echo(echoChannel, options.burst, attempt.openBridge);
   const bridgeClosed = attempt.bridgeClosed();
   if (bridgeClosed) await withTimeout(bridgeClosed, 10000, "the bridged channel to close");
-  if (options.waitStdin) {
-    const lines = readline.createInterface({ input: process.stdin });
-    await new Promise((resolve) => lines.once("line", resolve));
-    lines.close();
+  if (options.waitStdin) await waitForStdinLine();
+  if (options.closeChannels) {
+    const closed = new Promise((resolve) => echoChannel.onClosed(resolve));
+    echoChannel.close();
+    await withTimeout(closed, 10000, "the echo channel to close");
+    emit("channel_closed", { label: "echo" });
   }
   emit("closing", { peer_id: answer.peer_id });
   pc.close();

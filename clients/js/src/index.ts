@@ -11,4 +11,4 @@ export { type HttpOptions, requestJson } from "./http.js";
 export { type PrivateChannel, PrivateChannels, type PrivateMember, type PrivateMembers } from "./private.js";
 export { type EventsEvents, type EventsOptions, RealtimeEvents } from "./sse.js";
 export { type Hello, type SocketOptions, type WebSocketConstructor } from "./socket.js";
-export { type Participant, Room, connectToServer, iceServers } from "./webrtc.js";
+export { BridgeCursors, type BridgeFrame, type Participant, Room, ServerBridges, connectToServer, iceServers } from "./webrtc.js";

@@ -312,3 +312,18 @@ class WSClient(ReconnectingSocket):
             return await webrtc.fetch_ice_servers(self._session, url, headers, self._timeout)
         async with aiohttp.ClientSession() as session:
             return await webrtc.fetch_ice_servers(session, url, headers, self._timeout)
+
+    async def offer_to_server(self, sdp: str, room: str | None = None) -> dict[str, Any]:
+        """A new server peer's answer `{"sdp", "type", "peer_id"}` (POST
+        /realtime/webrtc/offer), e.g. to resume bridged data channels after a network change
+        (webrtc.BridgeCursors). Needs `token` or `api_key`, like ice_servers()."""
+        token, api_key, _ = self._credentials
+        auth, _ = await credentials(token, api_key, None)
+        headers = {**self._headers, **auth}
+        url = webrtc.offer_url(self.url)
+        if self._session is not None and not self._session.closed:
+            return await webrtc.offer_to_server(
+                self._session, url, headers, sdp, self._timeout, room
+            )
+        async with aiohttp.ClientSession() as session:
+            return await webrtc.offer_to_server(session, url, headers, sdp, self._timeout, room)

@@ -10,4 +10,4 @@ export { sha256Hex } from "./files.js";
 export { requestJson } from "./http.js";
 export { PrivateChannels } from "./private.js";
 export { RealtimeEvents } from "./sse.js";
-export { Room, connectToServer, iceServers } from "./webrtc.js";
+export { BridgeCursors, Room, ServerBridges, connectToServer, iceServers } from "./webrtc.js";

@@ -7,7 +7,11 @@
  *   `POST /realtime/webrtc/offer` (WHIP-style, no socket needed). A data channel labelled
  *   `echo` echoes; one labelled with a hub channel (`public:lobby`) bridges to it;
  * - `Room`: join a room over the client's socket, call the server peer or another member,
- *   answer members' offers, with candidates trickled through signaling.
+ *   answer members' offers, with candidates trickled through signaling;
+ * - `BridgeCursors` and `ServerBridges`: bridged data channels that survive a network change
+ *   (Wi-Fi to mobile). The server peer (aiortc) has no ICE restart, so a new peer connection
+ *   resumes each channel from its last cursor: what was published meanwhile comes first,
+ *   then live publications, each once and in order (docs/PROTOCOL.md, WebRTC).
  */
 import { requestJson } from "./http.js";
 /** STUN/TURN servers with a fresh TURN credential: fetch a new list for each connection. */
@@ -50,6 +54,138 @@ export async function connectToServer(http, setup, { room } = {}) {
     catch (error) {
         pc.close();
         throw error;
+    }
+}
+function position(cursor) {
+    const match = /^([^:]+):(\d{1,15})$/.exec(cursor);
+    return match ? [match[1], Number(match[2])] : null;
+}
+/** Where each bridged data channel stands, kept from what it delivers, and the data channel
+ * `protocol` that resumes it on a new peer connection (`{"since": cursor}`, or `{}` at
+ * first: the server then says where the channel stands with a `subscribed` message). */
+export class BridgeCursors {
+    /** channel -> its last cursor (`"<epoch>:<offset>"`) */
+    cursors = new Map();
+    protocol(channel) {
+        const since = this.cursors.get(channel);
+        return JSON.stringify(since ? { since } : {});
+    }
+    /** A message of the bridged channel `channel` as a frame, its cursor kept; null for a
+     * publication given already (the old connection may still deliver one) or a message that
+     * is not a JSON object. */
+    observe(channel, data) {
+        if (typeof data !== "string")
+            return null;
+        let frame;
+        try {
+            frame = JSON.parse(data);
+        }
+        catch {
+            return null;
+        }
+        if (typeof frame !== "object" || frame === null || Array.isArray(frame))
+            return null;
+        const { type, cursor, replayed } = frame;
+        if (typeof cursor !== "string")
+            return frame;
+        if (type === "publication") {
+            const last = position(this.cursors.get(channel) ?? "");
+            const now = position(cursor);
+            if (last && now && last[0] === now[0] && now[1] <= last[1])
+                return null;
+            this.cursors.set(channel, cursor);
+        }
+        else if (type === "gap" || (type === "subscribed" && !replayed)) {
+            // `subscribed` with publications to follow: they move the cursor, one by one
+            this.cursors.set(channel, cursor);
+        }
+        return frame;
+    }
+    /** A data channel bridged to `channel`, resuming from its cursor; its frames go to
+     * `onFrame` after `observe()`. */
+    open(pc, channel, onFrame) {
+        const dataChannel = pc.createDataChannel(channel, { protocol: this.protocol(channel) });
+        dataChannel.addEventListener("message", (event) => {
+            const frame = this.observe(channel, event.data);
+            if (frame)
+                onFrame?.(frame);
+        });
+        return dataChannel;
+    }
+}
+/** Data channels bridged to hub channels on the server peer (`POST /realtime/webrtc/offer`),
+ * kept across network changes: `reconnect()` (call it when the connection fails, or when
+ * the browser says the network changed) closes the peer connection and makes a new one
+ * whose channels resume from their cursors. `onFrame(channel, frame)` gets each
+ * publication once, in order; a `subscribed` frame with `recovered: false` says the history
+ * no longer reached back (reload what you derive from the channel). */
+export class ServerBridges {
+    http;
+    names;
+    onFrame;
+    options;
+    cursors = new BridgeCursors();
+    channels = new Map();
+    pc = null;
+    peerId = null;
+    #closes = 0;
+    constructor(http, names, onFrame, options = {}) {
+        this.http = http;
+        this.names = names;
+        this.onFrame = onFrame;
+        this.options = options;
+    }
+    async connect() {
+        const channels = new Map();
+        const { pc, peerId } = await connectToServer(this.http, (pc) => {
+            for (const name of this.names)
+                channels.set(name, this.cursors.open(pc, name, (frame) => this.onFrame(name, frame)));
+        }, this.options.room ? { room: this.options.room } : {});
+        this.pc = pc;
+        this.peerId = peerId;
+        this.channels.clear();
+        for (const [name, channel] of channels)
+            this.channels.set(name, channel);
+        if (this.options.reconnectOnFailure) {
+            pc.addEventListener("connectionstatechange", () => {
+                if (pc === this.pc && pc.connectionState === "failed")
+                    void this.#retry();
+            });
+        }
+        return pc;
+    }
+    /** reconnect() until it works (the network may take a while to come back), with backoff
+     * from 0.5 s to 30 s, until close(). */
+    async #retry() {
+        const closedAt = this.#closes;
+        for (let delay = 500; closedAt === this.#closes; delay = Math.min(delay * 2, 30_000)) {
+            try {
+                await this.reconnect();
+                return;
+            }
+            catch {
+                await new Promise((resolve) => setTimeout(resolve, delay));
+            }
+        }
+    }
+    /** A new peer connection resuming every channel; the old one is closed first. */
+    async reconnect() {
+        this.pc?.close();
+        this.pc = null;
+        return this.connect();
+    }
+    /** Publishes on `channel` through its data channel (JSON, or plain text as a string). */
+    send(channel, data) {
+        const dataChannel = this.channels.get(channel);
+        if (!dataChannel || dataChannel.readyState !== "open")
+            throw new Error(`${channel} is not open`);
+        dataChannel.send(typeof data === "string" ? data : JSON.stringify(data));
+    }
+    close() {
+        this.#closes += 1;
+        this.pc?.close();
+        this.pc = null;
+        this.channels.clear();
     }
 }
 /** A room joined over the client's WebSocket. `onOffer` decides how to answer a member's

@@ -1,0 +1,238 @@
+"""`c100k`: N authenticated WebSocket clients on ONE server process, each subscribed to its
+own `user:<id>` channel and to one shared channel (namespace `crowd`: presence kept, no
+join/leave events), measured at every size of `--sizes` (default 1,000 and 10,000; the full
+run: `--sizes 1000,10000,100000 --duration 60`), then a table and a PNG of the cost curve
+(bench/results/c100k.png). At each size, in order:
+
+- storm: all N connect, authenticate (an access token each, checked as in production) and
+  subscribe both channels, OPEN_CONCURRENCY at a time; server RSS before and after, / N;
+- idle: IDLE_SECONDS of nothing but heartbeats (the crowd answers the server's pings) and
+  presence renewal: the server's CPU;
+- broadcast: one publication a second on the shared channel for --duration seconds; latency
+  = sent -> the kernel's receive time at each subscriber's socket; the first publication
+  alone is the "one publication to all N" row; every client must get every one, in order;
+- direct: DIRECT_RATE direct messages a second (`message {to}`) to random users;
+- wave: WAVE_SHARE of the clients vanish at once (RST), are sent a publication and a direct
+  message each while away, then all come back at once subscribing from their cursors.
+
+The generator is bench/crowd.py (one small object per connection, no transport); its CPU is
+reported beside the server's. The descriptors needed (N plus FD_RESERVE, in the server and in
+the generator) are checked first: a run that cannot have them stops with a clear message."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import crowd_accounts, plot, system
+from bench import crowd_phases as phases
+from bench import realtime as rt
+from bench.crowd import Client
+from bench.harness import Harness
+from bench.report import Measurement, Result, Target
+from bench.scenarios import Options, ScenarioError, scenario
+from bench.wsclient import WebSocket
+
+DEFAULT_SIZES = (1_000, 10_000)
+FD_RESERVE = 512  # descriptors besides the connections: Redis, PostgreSQL, logs, listeners
+IDLE_SECONDS = 30.0  # one WS_HEARTBEAT: every connection is pinged once
+DIRECT_RATE = 1000.0
+DIRECT_SECONDS = 10.0
+WAVE_SHARE = 0.10
+STORM_TARGET_S = 60.0
+RSS_TARGET = 8 * 1024  # bytes per connection
+IDLE_TARGET_PCT = 10.0
+FIRST_P99_TARGET_MS = 1000.0
+DIRECT_P99_TARGET_MS = 50.0
+
+
+@dataclass
+class Curve:
+    """The figures of each size, for the plot."""
+
+    sizes: list[int] = field(default_factory=list)
+    values: dict[str, list[float | None]] = field(default_factory=dict)
+
+    def add(self, size: int, **figures: float | None) -> None:
+        self.sizes.append(size)
+        for name, value in figures.items():
+            self.values.setdefault(name, []).append(value)
+
+
+def _open_files_limit(pid: int) -> int:
+    with open(f"/proc/{pid}/limits", encoding="ascii") as limits:
+        for line in limits:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise OSError(f"no open-files limit for process {pid}")
+
+
+def _check_descriptors(harness: Harness, sizes: tuple[int, ...]) -> str:
+    assert harness.server is not None
+    need = max(sizes) + FD_RESERVE
+    own = system.raise_open_files_limit(need)
+    server = _open_files_limit(harness.server.pid)
+    if min(own, server) < need:
+        raise ScenarioError(
+            f"{max(sizes):,} connections need {need:,} open files in the server and in the "
+            f"generator; RLIMIT_NOFILE here is {server:,} (server) and {own:,} (generator, "
+            "its hard limit); raise the hard limit (docs/OPERATIONS.md, 'Many connections') "
+            "or run smaller --sizes"
+        )
+    return f"open files: server {server:,}, generator {own:,} (needed {need:,})"
+
+
+@scenario("c100k", "N authenticated, subscribed WebSockets on one process (--sizes; 100,000)")
+async def c100k(harness: Harness, options: Options) -> Result:
+    if harness.server_processes != 1:
+        raise ScenarioError("c100k measures one server process: run it without --server-processes")
+    sizes = options.sizes or DEFAULT_SIZES
+    notes = [_check_descriptors(harness, sizes)]
+    headers = await rt.bench_headers(harness)
+    talkers: list[WebSocket] = []
+    for _ in range(3):  # a publisher and two senders of direct messages
+        ws, _hello = await rt.open_ws(harness, headers)
+        ws.on_message = lambda ws, opcode, payload: None  # acks: not needed
+        talkers.append(ws)
+    rows: list[Measurement] = []
+    curve = Curve()
+    try:
+        for size in sizes:
+            rows.extend(await _one_size(harness, options, size, talkers, curve, notes))
+    finally:
+        await rt.close_all(talkers)
+    path = plot.curves("c100k", "connections (one server process)", curve.sizes, _panels(curve))
+    notes.append(f"cost curve: {path}")
+    return Result("c100k", "crowd", max(sizes), rows, notes, None, [])
+
+
+async def _one_size(
+    harness: Harness,
+    options: Options,
+    size: int,
+    talkers: list[WebSocket],
+    curve: Curve,
+    notes: list[str],
+) -> list[Measurement]:
+    assert harness.server is not None
+    pid = harness.server.pid
+    crowd = await crowd_accounts.create(harness, size)
+    tracker = phases.Tracker(f"{phases.SHARED_NAMESPACE}:c{size}-{secrets.token_hex(3)}")
+    clients = [
+        Client(i, account.user_id, account.token, tracker.on_message)
+        for i, account in enumerate(crowd.accounts)
+    ]
+    publisher, senders = talkers[0], talkers[1:]
+    try:
+        await rt.wait_quiet(harness)
+        rss_before = system.process_rss_bytes(pid)
+        storm = await phases.storm(harness, clients, tracker.shared_channel)
+        await rt.wait_quiet(harness)
+        rss_at = system.process_rss_bytes(pid)
+        idle = await phases.idle(harness, IDLE_SECONDS)
+        cast = await phases.broadcast(harness, publisher, tracker, clients, options.duration)
+        direct = await phases.direct(
+            harness, senders, tracker, clients, DIRECT_RATE, min(DIRECT_SECONDS, options.duration)
+        )
+        wave = await phases.wave(harness, publisher, senders, tracker, clients, WAVE_SHARE)
+        missed = sum(client.missed for client in clients)
+        repeated = sum(client.duplicates for client in clients)
+        dropped = sum(1 for client in clients if client.lost)
+    finally:
+        for client in clients:
+            client.drop()
+        await crowd_accounts.delete(harness, crowd)
+    per_conn = (rss_at - rss_before) / max(1, size - sum(storm.failures.values()))
+    first = phases.percentiles(tracker.first_ns)
+    shared = phases.percentiles(tracker.shared_ns)
+    dms = phases.percentiles(tracker.direct_ns)
+    idle_pct = 100 * idle.server / idle.seconds
+    lost = cast.expected - cast.delivered
+    at = f"N={size:,}"
+    rows = [
+        Measurement(
+            f"{at}: storm (connect, auth, 2 subscribes)", "conns/s", size, storm.seconds, None,
+            sum(storm.failures.values()), **storm.cpu.columns(), figure=f"{storm.seconds:.1f} s",
+            target=Target(f"< {STORM_TARGET_S:g} s, 0 failed",
+                          storm.seconds < STORM_TARGET_S and not storm.failures),
+            details={"failures": dict(storm.failures)},
+        ),
+        Measurement(
+            f"{at}: server RSS per connection", "B", size, storm.seconds, None, 0,
+            **storm.cpu.columns(), figure=f"{per_conn / 1024:.2f} KB/conn",
+            target=Target(f"<= {RSS_TARGET // 1024} KB", per_conn <= RSS_TARGET),
+            details={"rss_before_mb": rss_before / 2**20, "rss_at_n_mb": rss_at / 2**20},
+        ),
+        Measurement(
+            f"{at}: idle {IDLE_SECONDS:g} s (pings, presence)", "%", 0, idle.seconds, None,
+            dropped, **idle.columns(), figure=f"{idle_pct:.1f}% of a core",
+            target=Target(f"< {IDLE_TARGET_PCT:g}% of a core", idle_pct < IDLE_TARGET_PCT),
+        ),
+        Measurement(
+            f"{at}: one publication -> all", "deliveries", len(tracker.first_ns), cast.seconds,
+            first, size - len(tracker.first_ns), 0.0, 0.0,
+            figure=f"{len(tracker.first_ns):,} got it",
+            target=Target(f"p99 < {FIRST_P99_TARGET_MS:g} ms",
+                          first is not None and first.p99 < FIRST_P99_TARGET_MS),
+        ),
+        Measurement(
+            f"{at}: 1 pub/s x {cast.published} -> all", "deliveries/s", cast.delivered,
+            cast.seconds, shared, lost + missed + repeated, **cast.cpu.columns(),
+            target=Target("0 lost, 0 missed", lost == 0 and missed == 0 and repeated == 0),
+            details={"missed": missed, "duplicates": repeated, "lost": lost},
+        ),
+        Measurement(
+            f"{at}: {DIRECT_RATE:,.0f} direct msgs/s to random users", "msgs/s", direct.delivered,
+            direct.seconds, dms, direct.sent - direct.delivered, **direct.cpu.columns(),
+            target=Target(f"p99 < {DIRECT_P99_TARGET_MS:g} ms, 0 lost",
+                          dms is not None and dms.p99 < DIRECT_P99_TARGET_MS
+                          and direct.sent == direct.delivered),
+        ),
+        Measurement(
+            f"{at}: {WAVE_SHARE:.0%} reconnect wave ({wave.clients:,})", "conns/s", wave.clients,
+            wave.seconds, None, sum(wave.failures.values()) + wave.missed, **wave.cpu.columns(),
+            figure=f"{wave.seconds:.1f} s",
+            target=Target("all recover, 0 missed", not wave.failures and wave.missed == 0),
+            details={"failures": dict(wave.failures), "missed": wave.missed},
+        ),
+    ]  # fmt: skip
+    why = Counter(client.lost_why for client in clients if client.lost)
+    if why:
+        notes.append(f"{at}: connections lost: {dict(why.most_common(5))}")
+    if tracker.errors:
+        notes.append(f"{at}: error messages received: {dict(tracker.errors)}")
+    notes.append(
+        f"{at}: generator CPU {storm.cpu.client:.1f} s in the storm, "
+        f"{100 * idle.client / idle.seconds:.1f}% of a core idle; server RSS "
+        f"{rss_before / 2**20:.0f} -> {rss_at / 2**20:.0f} MiB"
+    )
+    curve.add(
+        size,
+        storm_s=storm.seconds,
+        kb_per_conn=per_conn / 1024,
+        idle_pct=idle_pct,
+        first_p99=None if first is None else first.p99,
+        shared_p99=None if shared is None else shared.p99,
+        direct_p99=None if dms is None else dms.p99,
+        wave_s=wave.seconds,
+        us_per_delivery=1e6 * cast.cpu.server / cast.delivered if cast.delivered else None,
+    )
+    return rows
+
+
+def _panels(curve: Curve) -> list[plot.Panel]:
+    v: dict[str, Any] = curve.values
+    return [
+        plot.Panel("connection storm (all N connected and subscribed)", "s",
+                   {"storm": v["storm_s"]}),
+        plot.Panel("server memory per connection", "KB", {"RSS / N": v["kb_per_conn"]}),
+        plot.Panel("idle server CPU (pings, presence)", "% of a core", {"idle": v["idle_pct"]}),
+        plot.Panel("latency p99", "ms", {"first publication -> all": v["first_p99"],
+                                         "1 pub/s -> all": v["shared_p99"],
+                                         "direct messages": v["direct_p99"]}),
+        plot.Panel("10% reconnect wave", "s", {"all back": v["wave_s"]}),
+        plot.Panel("server CPU per delivery (broadcast)", "µs", {"per delivery":
+                                                                  v["us_per_delivery"]}),
+    ]  # fmt: skip
