@@ -44,6 +44,7 @@ class Client:
     """One WebSocket connection. `cursors` holds the last cursor per channel (to subscribe
     again with `since`), `last` the last offset seen per channel."""
 
+    STATUS = b"HTTP/1.1 101"  # the answer that opens the connection
     __slots__ = (
         "_buffer",
         "_opened",
@@ -93,15 +94,14 @@ class Client:
             async with asyncio.timeout(timeout):
                 await loop.sock_connect(sock, (host, port))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                key = base64.b64encode(os.urandom(16))
                 self._buffer = b""
                 self.lost = False
                 self._opened = loop.create_future()
-                connected = self.expect("connected")
+                connected = self.expect(self._first_message())
                 self.sock = sock
                 self._realtime_shift = time.time_ns() - _perf_ns()
                 loop.add_reader(sock.fileno(), self._readable)
-                sock.send(_upgrade(host, port, path, key, self.token))
+                sock.send(self._request(host, port, path))
                 await self._opened
                 await connected
         except BaseException:
@@ -110,6 +110,13 @@ class Client:
             if connected is not None and connected.done() and not connected.cancelled():
                 connected.exception()  # retrieved: the error raised here says it already
             raise
+
+    def _request(self, host: str, port: int, path: str) -> bytes:
+        return _upgrade(host, port, path, base64.b64encode(os.urandom(16)), self.token)
+
+    def _first_message(self) -> Any:
+        """The waiter key of the message that says the connection is ready."""
+        return "connected"
 
     def expect(self, key: Any) -> asyncio.Future[dict[str, Any]]:
         """A future for the reply with this `id` (or the message of this `type`)."""
@@ -183,7 +190,7 @@ class Client:
             if end < 0:
                 self._buffer = data
                 return
-            if not data.startswith(b"HTTP/1.1 101"):
+            if not data.startswith(self.STATUS):
                 self._opened.set_exception(ConnectionError(data[:200].decode(errors="replace")))
                 self.drop()
                 return

@@ -69,7 +69,7 @@ def _open_files_limit(pid: int) -> int:
     raise OSError(f"no open-files limit for process {pid}")
 
 
-def _check_descriptors(harness: Harness, sizes: tuple[int, ...]) -> str:
+def check_descriptors(harness: Harness, sizes: tuple[int, ...]) -> str:
     assert harness.server is not None
     need = max(sizes) + FD_RESERVE
     own = system.raise_open_files_limit(need)
@@ -89,7 +89,7 @@ async def c100k(harness: Harness, options: Options) -> Result:
     if harness.server_processes != 1:
         raise ScenarioError("c100k measures one server process: run it without --server-processes")
     sizes = options.sizes or DEFAULT_SIZES
-    notes = [_check_descriptors(harness, sizes)]
+    notes = [check_descriptors(harness, sizes)]
     headers = await rt.bench_headers(harness)
     talkers: list[WebSocket] = []
     for _ in range(3):  # a publisher and two senders of direct messages
