@@ -44,6 +44,7 @@ class Client:
     """One WebSocket connection. `cursors` holds the last cursor per channel (to subscribe
     again with `since`), `last` the last offset seen per channel."""
 
+    PATH = "/realtime/ws"
     STATUS = b"HTTP/1.1 101"  # the answer that opens the connection
     __slots__ = (
         "_buffer",
@@ -117,6 +118,11 @@ class Client:
     def _first_message(self) -> Any:
         """The waiter key of the message that says the connection is ready."""
         return "connected"
+
+    async def join(self, host: str, port: int, channels: list[str]) -> None:
+        """Connect and subscribe to `channels` (from their cursors when coming back)."""
+        await self.connect(host, port, self.PATH)
+        await asyncio.gather(*(self.subscribe(name, i) for i, name in enumerate(channels, 1)))
 
     def expect(self, key: Any) -> asyncio.Future[dict[str, Any]]:
         """A future for the reply with this `id` (or the message of this `type`)."""

@@ -73,9 +73,14 @@ class Tracker:
 
 @dataclass
 class Storm:
+    clients: int
     seconds: float
     failures: Counter[str]
     cpu: CpuDelta
+
+    @property
+    def opened(self) -> int:
+        return self.clients - sum(self.failures.values())
 
 
 async def storm(harness: Harness, clients: Sequence[Client], shared: str) -> Storm:
@@ -84,10 +89,7 @@ async def storm(harness: Harness, clients: Sequence[Client], shared: str) -> Sto
 
     async def join(client: Client) -> None:
         try:
-            await client.connect(rt.HOST, harness.port, rt.WS_PATH)
-            await asyncio.gather(
-                client.subscribe(f"user:{client.user_id}", 1), client.subscribe(shared, 2)
-            )
+            await client.join(rt.HOST, harness.port, [f"user:{client.user_id}", shared])
         except Exception as error:  # counted, reported; the rest go on
             failures[f"{type(error).__name__}: {str(error)[:80]}"] += 1
             client.drop()
@@ -96,7 +98,7 @@ async def storm(harness: Harness, clients: Sequence[Client], shared: str) -> Sto
     started = time.perf_counter()
     await rt.gather_limited(len(clients), lambda i: join(clients[i]), OPEN_CONCURRENCY)
     seconds = time.perf_counter() - started
-    return Storm(seconds, failures, before.until(harness.snapshot()))
+    return Storm(len(clients), seconds, failures, before.until(harness.snapshot()))
 
 
 @dataclass

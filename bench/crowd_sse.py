@@ -13,15 +13,19 @@ from bench.crowd import Client, MessageFn
 
 
 class StreamClient(Client):
+    PATH = "/realtime/events"
     STATUS = b"HTTP/1.1 200"
     __slots__ = ("_text", "channels")
 
-    def __init__(
-        self, index: int, user_id: int, token: str, on_message: MessageFn, channels: list[str]
-    ) -> None:
+    def __init__(self, index: int, user_id: int, token: str, on_message: MessageFn) -> None:
         super().__init__(index, user_id, token, on_message)
-        self.channels = channels
+        self.channels: list[str] = []
         self._text = b""
+
+    async def join(self, host: str, port: int, channels: list[str]) -> None:
+        """Open the stream of `channels` (named in its URL); ready at the last `subscribed`."""
+        self.channels = channels
+        await self.connect(host, port, self.PATH, timeout=60)
 
     def _request(self, host: str, port: int, path: str) -> bytes:
         self._text = b""

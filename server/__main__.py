@@ -69,6 +69,9 @@ def serve(settings: Settings, reuse_port: bool = False) -> None:
     except ImportError:  # pragma: no cover
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    gcwatch.install()  # thresholds, and slow collections logged (server/kernel/gcwatch.py)
+    app = create_app(settings)  # LimitError here: the open-files limit cannot give the cap
+    gcwatch.freeze_startup()  # what startup allocated is never garbage
     log.info(
         "serving %s on http://%s:%d (%s)",
         settings.APP_NAME,
@@ -76,9 +79,6 @@ def serve(settings: Settings, reuse_port: bool = False) -> None:
         settings.PORT,
         settings.ENVIRONMENT,
     )
-    gcwatch.install()  # thresholds, and slow collections logged (server/kernel/gcwatch.py)
-    app = create_app(settings)
-    gcwatch.freeze_startup()  # what startup allocated is never garbage (server/kernel/gcwatch.py)
     web.run_app(
         app,
         host=settings.HOST,
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
 
     try:
-        if args.command in ("serve", "run"):
-            connection_cap(settings.MAX_CONNECTIONS)  # fails early, with what to raise
+        if args.command == "run":  # before any child starts (`serve` checks in create_app)
+            connection_cap(settings.MAX_CONNECTIONS)
         if args.command == "serve":
             serve(settings, reuse_port=args.reuse_port)
             return 0

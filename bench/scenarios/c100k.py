@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import crowd_accounts, plot, system
 from bench import crowd_phases as phases
+from bench import crowd_report as report
 from bench import realtime as rt
 from bench.crowd import Client
 from bench.harness import Harness
@@ -36,15 +37,11 @@ from bench.scenarios import Options, ScenarioError, scenario
 from bench.wsclient import WebSocket
 
 DEFAULT_SIZES = (1_000, 10_000)
-FD_RESERVE = 512  # descriptors besides the connections: Redis, PostgreSQL, logs, listeners
 IDLE_SECONDS = 30.0  # one WS_HEARTBEAT: every connection is pinged once
 DIRECT_RATE = 1000.0
 DIRECT_SECONDS = 10.0
 WAVE_SHARE = 0.10
-STORM_TARGET_S = 60.0
-RSS_TARGET = 8 * 1024  # bytes per connection
 IDLE_TARGET_PCT = 10.0
-FIRST_P99_TARGET_MS = 1000.0
 DIRECT_P99_TARGET_MS = 50.0
 
 
@@ -61,35 +58,12 @@ class Curve:
             self.values.setdefault(name, []).append(value)
 
 
-def _open_files_limit(pid: int) -> int:
-    with open(f"/proc/{pid}/limits", encoding="ascii") as limits:
-        for line in limits:
-            if line.startswith("Max open files"):
-                return int(line.split()[3])
-    raise OSError(f"no open-files limit for process {pid}")
-
-
-def check_descriptors(harness: Harness, sizes: tuple[int, ...]) -> str:
-    assert harness.server is not None
-    need = max(sizes) + FD_RESERVE
-    own = system.raise_open_files_limit(need)
-    server = _open_files_limit(harness.server.pid)
-    if min(own, server) < need:
-        raise ScenarioError(
-            f"{max(sizes):,} connections need {need:,} open files in the server and in the "
-            f"generator; RLIMIT_NOFILE here is {server:,} (server) and {own:,} (generator, "
-            "its hard limit); raise the hard limit (docs/OPERATIONS.md, 'Many connections') "
-            "or run smaller --sizes"
-        )
-    return f"open files: server {server:,}, generator {own:,} (needed {need:,})"
-
-
 @scenario("c100k", "N authenticated, subscribed WebSockets on one process (--sizes; 100,000)")
 async def c100k(harness: Harness, options: Options) -> Result:
     if harness.server_processes != 1:
         raise ScenarioError("c100k measures one server process: run it without --server-processes")
     sizes = options.sizes or DEFAULT_SIZES
-    notes = [check_descriptors(harness, sizes)]
+    notes = [report.check_descriptors(harness, sizes)]
     headers = await rt.bench_headers(harness)
     talkers: list[WebSocket] = []
     for _ in range(3):  # a publisher and two senders of direct messages
@@ -144,45 +118,22 @@ async def _one_size(
         for client in clients:
             client.drop()
         await crowd_accounts.delete(harness, crowd)
-    per_conn = (rss_at - rss_before) / max(1, size - sum(storm.failures.values()))
+    per_conn = report.memory_per_connection(storm, rss_before, rss_at)
     first = phases.percentiles(tracker.first_ns)
     shared = phases.percentiles(tracker.shared_ns)
     dms = phases.percentiles(tracker.direct_ns)
     idle_pct = 100 * idle.server / idle.seconds
-    lost = cast.expected - cast.delivered
     at = f"N={size:,}"
     rows = [
-        Measurement(
-            f"{at}: storm (connect, auth, 2 subscribes)", "conns/s", size, storm.seconds, None,
-            sum(storm.failures.values()), **storm.cpu.columns(), figure=f"{storm.seconds:.1f} s",
-            target=Target(f"< {STORM_TARGET_S:g} s, 0 failed",
-                          storm.seconds < STORM_TARGET_S and not storm.failures),
-            details={"failures": dict(storm.failures)},
-        ),
-        Measurement(
-            f"{at}: server RSS per connection", "B", size, storm.seconds, None, 0,
-            **storm.cpu.columns(), figure=f"{per_conn / 1024:.2f} KB/conn",
-            target=Target(f"<= {RSS_TARGET // 1024} KB", per_conn <= RSS_TARGET),
-            details={"rss_before_mb": rss_before / 2**20, "rss_at_n_mb": rss_at / 2**20},
-        ),
+        report.storm_row(at, "connect, auth, 2 subscribes", storm),
+        report.memory_row(at, storm, rss_before, rss_at),
         Measurement(
             f"{at}: idle {IDLE_SECONDS:g} s (pings, presence)", "%", 0, idle.seconds, None,
             dropped, **idle.columns(), figure=f"{idle_pct:.1f}% of a core",
             target=Target(f"< {IDLE_TARGET_PCT:g}% of a core", idle_pct < IDLE_TARGET_PCT),
         ),
-        Measurement(
-            f"{at}: one publication -> all", "deliveries", len(tracker.first_ns), cast.seconds,
-            first, size - len(tracker.first_ns), 0.0, 0.0,
-            figure=f"{len(tracker.first_ns):,} got it",
-            target=Target(f"p99 < {FIRST_P99_TARGET_MS:g} ms",
-                          first is not None and first.p99 < FIRST_P99_TARGET_MS),
-        ),
-        Measurement(
-            f"{at}: 1 pub/s x {cast.published} -> all", "deliveries/s", cast.delivered,
-            cast.seconds, shared, lost + missed + repeated, **cast.cpu.columns(),
-            target=Target("0 lost, 0 missed", lost == 0 and missed == 0 and repeated == 0),
-            details={"missed": missed, "duplicates": repeated, "lost": lost},
-        ),
+        report.first_row(at, size, tracker, cast),
+        report.broadcast_row(at, tracker, cast, missed, repeated),
         Measurement(
             f"{at}: {DIRECT_RATE:,.0f} direct msgs/s to random users", "msgs/s", direct.delivered,
             direct.seconds, dms, direct.sent - direct.delivered, **direct.cpu.columns(),

@@ -30,14 +30,12 @@ class GcWatch:
         self.started = 0.0
         self.slow = 0
         self.longest = 0.0
-        self.total = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self.started = time.perf_counter()
             return
         took = time.perf_counter() - self.started
-        self.total += took
         self.longest = max(self.longest, took)
         if took >= SLOW_PAUSE:
             self.slow += 1

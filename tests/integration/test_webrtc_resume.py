@@ -98,6 +98,20 @@ def drop_path(pc: RTCPeerConnection) -> None:
         protocol.transport = DeadPath(transport)  # type: ignore[assignment]
 
 
+async def bridged(
+    client: Any, account: Account, cursors: BridgeCursors, name: str, frames: Frames
+) -> tuple[RTCPeerConnection, dict[str, Any]]:
+    """A new peer connection bridging `name` from `cursors`' cursor (if any), once its
+    `subscribed` message came: the peer and that message."""
+    pc = client_peer()
+    channel = cursors.open(pc, name, frames.add)
+    await call_server(client, account, pc)
+    await wait_open(channel)
+    await frames.wait(lambda: frames.of("subscribed"))
+    [subscribed] = frames.of("subscribed")
+    return pc, subscribed
+
+
 async def publisher(ws: Any, name: str, count: int, acked: list[int]) -> None:
     """Publish 0..count-1 on `name`, one after another (each acknowledged)."""
     for n in range(count):
@@ -120,12 +134,7 @@ async def test_a_dropped_path_resumes_on_a_new_peer_without_losing_a_publication
     name = f"public:resume-{uuid.uuid4().hex[:8]}"
     cursors = BridgeCursors()
     first, second = Frames(), Frames()
-    old = client_peer()
-    channel = cursors.open(old, name, first.add)
-    await call_server(client, alice, old)
-    await wait_open(channel)
-    await first.wait(lambda: first.of("subscribed"))
-    [hello] = first.of("subscribed")
+    old, hello = await bridged(client, alice, cursors, name, first)
     assert hello["recovered"] is True and hello["replayed"] == 0, hello
     assert cursors.cursors[name] == hello["cursor"]
 
@@ -187,12 +196,7 @@ async def test_a_cursor_beyond_the_history_is_told_recovered_false(
     cursors = BridgeCursors()
     cursors.cursors[name] = "another-epoch:1"  # e.g. the history expired meanwhile
     frames = Frames()
-    pc = client_peer()
-    channel = cursors.open(pc, name, frames.add)
-    await call_server(client, alice, pc)
-    await wait_open(channel)
-    await frames.wait(lambda: frames.of("subscribed"))
-    [subscribed] = frames.of("subscribed")
+    pc, subscribed = await bridged(client, alice, cursors, name, frames)
     assert subscribed["recovered"] is False and subscribed["replayed"] == 0, subscribed
     assert subscribed["cursor"].endswith(":3")  # the channel's position now
     assert cursors.cursors[name] == subscribed["cursor"]
@@ -244,13 +248,7 @@ async def test_a_bad_resume_protocol_gets_an_error_then_the_channel_closes(
         return echoed.messages == ["still here"]
 
     await eventually(echoed_back, interval=0.02)
-    again = BridgeCursors()
-    frames = Frames()
-    good = client_peer()
-    opened = again.open(good, name, frames.add)
-    await call_server(client, alice, good)
-    await wait_open(opened)
-    await frames.wait(lambda: frames.of("subscribed"))
+    good, _ = await bridged(client, alice, BridgeCursors(), name, Frames())
     await good.close()
     await pc.close()
 
