@@ -5,6 +5,7 @@ closes."""
 from __future__ import annotations
 
 import logging
+from time import monotonic
 
 from aiohttp import WSMsgType, web
 
@@ -44,7 +45,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
     principal = await authenticate(request)
     ws = web.WebSocketResponse(
-        heartbeat=settings.WS_HEARTBEAT,
+        autoping=False,  # pings and pongs come here: the node's heartbeat sees the answers
         max_msg_size=settings.WS_MAX_MESSAGE_SIZE,
         compress=settings.WS_COMPRESSION,
     )
@@ -55,12 +56,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     connection = WebSocketConnection(principal, settings, hub.flusher.mark_dirty, ws, transport)
     session = Session(request.app, connection, request.app[message_types_key])
     session.start(node=hub.node_id)
+    hub.heartbeat.add(connection)  # pinged when silent (server/hub/heartbeat.py)
     try:
         async for message in ws:
+            connection.seen = monotonic()
             if message.type is WSMsgType.TEXT:
                 await session.receive_text(message.data)
             elif message.type is WSMsgType.BINARY:
                 await session.receive_binary(message.data)
+            elif message.type is WSMsgType.PING:
+                await ws.pong(message.data)
             if connection.closed:
                 break
     except Exception:
@@ -69,5 +74,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("WebSocket %s failed", connection.client_id)
         connection.close_soon(Close.INTERNAL, "internal error")
     finally:
+        hub.heartbeat.remove(connection)
         await session.close()
     return ws

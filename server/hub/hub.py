@@ -32,6 +32,7 @@ from server.hub.channels import Channel, Channels
 from server.hub.connection import Connection
 from server.hub.fanout import Fanout
 from server.hub.flusher import Flusher
+from server.hub.heartbeat import Heartbeat
 from server.hub.position import Position
 from server.hub.presence import PresenceStore
 from server.hub.private import RECHECK_INTERVAL, Membership
@@ -67,6 +68,7 @@ class Hub:
         self.presence = PresenceStore(redis, prefix, settings.PRESENCE_TTL)
         self.flusher = Flusher()  # a connection's `on_dirty` is `hub.flusher.mark_dirty`
         self.registry = Registry()
+        self.heartbeat = Heartbeat(settings.WS_HEARTBEAT)  # the WebSockets' pings
         self.fanout = Fanout(self.flusher, history)
         self.node_stats = NodeStats(redis, prefix, self.node_id, self.registry, self.fanout)
         self._bus_prefix = history.bus_prefix  # read on every bus message
@@ -100,6 +102,7 @@ class Hub:
 
     async def start(self) -> None:
         self._spawn(self.bus.run())
+        self._spawn(self.heartbeat.run())
         self._spawn(self.subscriptions.keep_checking_members(RECHECK_INTERVAL))
         self._spawn(
             upkeep.keep_up(

@@ -29,6 +29,7 @@ class Close(IntEnum):
 
     NORMAL = 1000  # done; an event stream whose recovery failed ends so, too
     GOING_AWAY = 1001  # the server is shutting down: reconnect to another node
+    ABNORMAL = 1006  # no answer to a ping within WS_HEARTBEAT/2: dropped, no close frame
     POLICY = 1008  # the connection broke a rule (frame flood, unusable frames)
     TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE (aiohttp closes with it)
     INTERNAL = 1011  # a failure of ours; an event stream whose channel could not be subscribed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +20,12 @@ from server.hub.subscription import SubscribeResult
 from server.kernel.principal import Principal
 from server.kernel.settings import Settings
 
+PING = b"\x89\x00"  # a server's ping frame, empty (unmasked: servers do not mask)
+
 
 class WebSocketConnection(SessionConnection):
     kind = "ws"
-    __slots__ = ("_draining", "compressed", "transport", "ws")
+    __slots__ = ("_draining", "beat", "compressed", "pinged", "seen", "transport", "ws")
 
     def __init__(
         self,
@@ -37,6 +40,26 @@ class WebSocketConnection(SessionConnection):
         self.transport = transport
         self.compressed = bool(settings.WS_COMPRESSION)
         self._draining = False
+        # For the node's heartbeat (heartbeat.py): the handler sets `seen` on every message.
+        self.seen = time.monotonic()
+        self.pinged = 0.0
+        self.beat = 0
+
+    def ping(self, now: float) -> None:
+        """A ping, written now, between whole frames (control frames may go anywhere
+        between frames): a queue held for a slow reader does not delay it."""
+        self.pinged = now
+        if not self.transport.is_closing():
+            self.transport.write(PING)
+
+    def unresponsive(self) -> None:
+        """No answer to a ping in time: drop the socket without a close handshake (the
+        client sees 1006); the handler ends and the hub forgets the connection."""
+        if not self.closed:
+            self.closed = True
+            self.close_code = Close.ABNORMAL
+            self._take_queue()
+            self.transport.abort()
 
     def deliver(self, delivery: Delivery) -> None:
         if self.compressed:  # compressed frames need aiohttp's writer: one at a time

@@ -25,7 +25,10 @@ class RealtimeSettings(BaseModel):
         " message (docs/OPERATIONS.md, Many connections).",
     )
     WS_HEARTBEAT: float = Field(
-        30.0, gt=0, description="Seconds between WebSocket pings; no pong closes the socket."
+        30.0,
+        gt=0,
+        description="Seconds a WebSocket may stay silent before the server pings it; one that"
+        " sends nothing (no pong, no message) for half as long again is dropped (1006).",
     )
     WS_COMPRESSION: bool = Field(
         False, description="permessage-deflate (about 10x the memory per connection)."

@@ -1,0 +1,103 @@
+"""`ws-floor`: what one idle WebSocket costs in memory, layer by layer, so the c100k figure
+(server RSS per connection) can be read against what the stack itself needs. N connections
+(`--sizes`, default 10,000) from the c100k client (bench/crowd.py) to:
+
+- raw: an asyncio Protocol on uvloop that answers the upgrade by hand (the floor of any
+  connection a Python process holds: its transport and one object);
+- aiohttp: a bare aiohttp WebSocketResponse, no middleware, no application state;
+- server: this server, authenticated (as in production), connected, not subscribed.
+
+Each row is the growth of the process's RSS divided by N (a fresh process each time, so
+memory freed earlier is not reused). The bare servers are bench/floor_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from bench import crowd_accounts, floor_server, system
+from bench import crowd_report as report
+from bench import realtime as rt
+from bench.crowd import Client
+from bench.harness import PROJECT_ROOT, Harness
+from bench.report import Measurement, Result
+from bench.scenarios import Options, ScenarioError, scenario
+
+DEFAULT_SIZE = 10_000
+CONCURRENCY = 200
+SETTLE_SECONDS = 2.0
+
+
+@scenario("ws-floor", "memory per idle WebSocket: raw asyncio, bare aiohttp, this server")
+async def ws_floor(harness: Harness, options: Options) -> Result:
+    if harness.server_processes != 1:
+        raise ScenarioError("ws-floor measures one server process: no --server-processes")
+    size = max(options.sizes or (DEFAULT_SIZE,))
+    notes = [report.check_descriptors(harness, (size,))]
+    rows = [await _bare(kind, size) for kind in ("raw", "aiohttp")]
+    rows.append(await _server(harness, size))
+    return Result("ws-floor", "crowd", size, rows, notes, None, [])
+
+
+def _row(what: str, size: int, seconds: float, grown: int, failed: int) -> Measurement:
+    per_conn = grown / max(1, size - failed)
+    return Measurement(
+        what, "B", size - failed, seconds, None, failed, 0.0, 0.0,
+        figure=f"{per_conn / 1024:.2f} KB/conn",
+    )  # fmt: skip
+
+
+async def _connect(clients: Sequence[Client], port: int) -> tuple[float, int]:
+    """Connect them all (CONCURRENCY at a time); the seconds it took and the failures."""
+    failed = 0
+
+    async def one(client: Client) -> None:
+        nonlocal failed
+        try:
+            await client.connect(rt.HOST, port, client.PATH)
+        except Exception:  # counted; the row says how many
+            failed += 1
+
+    started = time.perf_counter()
+    await rt.gather_limited(len(clients), lambda i: one(clients[i]), CONCURRENCY)
+    return time.perf_counter() - started, failed
+
+
+async def _bare(kind: str, size: int) -> Measurement:
+    port = system.free_port()
+    server = floor_server.start(kind, port, str(PROJECT_ROOT))
+    clients = [Client(i, 0, "-", lambda *_: None) for i in range(size)]
+    try:
+        assert server.stdout is not None
+        ready = await asyncio.to_thread(server.stdout.readline)
+        if ready.strip() != b"ready":
+            raise ScenarioError(f"bench.floor_server {kind} did not start")
+        before = system.process_rss_bytes(server.pid)
+        seconds, failed = await _connect(clients, port)
+        await asyncio.sleep(SETTLE_SECONDS)
+        grown = system.process_rss_bytes(server.pid) - before
+    finally:
+        for client in clients:
+            client.drop()
+        server.kill()
+        server.wait()
+    return _row(f"{kind}: idle WebSocket, N={size:,}", size, seconds, grown, failed)
+
+
+async def _server(harness: Harness, size: int) -> Measurement:
+    assert harness.server is not None
+    crowd = await crowd_accounts.create(harness, size)
+    clients = [Client(i, a.user_id, a.token, lambda *_: None) for i, a in enumerate(crowd.accounts)]
+    try:
+        await rt.wait_quiet(harness)
+        before = system.process_rss_bytes(harness.server.pid)
+        seconds, failed = await _connect(clients, harness.port)
+        await rt.wait_quiet(harness)
+        await asyncio.sleep(SETTLE_SECONDS)
+        grown = system.process_rss_bytes(harness.server.pid) - before
+    finally:
+        for client in clients:
+            client.drop()
+        await crowd_accounts.delete(harness, crowd)
+    return _row(f"server: authenticated, N={size:,}", size, seconds, grown, failed)
