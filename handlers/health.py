@@ -21,7 +21,7 @@ class Live(BaseModel):
 
 
 class ServiceState(BaseModel):
-    status: Literal["up", "down"]
+    status: Literal["up", "down", "busy"]
     latency_ms: float | None
     error: str | None = None
 
@@ -49,7 +49,10 @@ async def live(request: web.Request) -> web.Response:
 @endpoint(summary="Readiness", tags=["health"], response=Ready, errors=[503])
 async def ready(request: web.Request) -> web.Response:
     """Checks PostgreSQL, Redis and RabbitMQ concurrently (2 s each). 503 names the services
-    that are down; `error.details.services` has every service's status and latency.
+    that are down; `error.details.services` has every service's status and latency. A
+    service whose check timed out while this process ran half a second or more behind (a
+    connection storm) is `busy`, not `down`: 503 too (the process is overloaded), and the
+    message says so (`error.details.busy`).
 
     `worker.status` says whether a worker consumes the queues (`consuming`), none does
     (`absent`: stopped, killed, or reconnecting to the broker) or Redis cannot tell
@@ -62,14 +65,17 @@ async def ready(request: web.Request) -> web.Response:
     )
     services = {status.name: status.as_dict() for status in results}
     worker = presence.as_dict()
-    down = [status.name for status in results if not status.ok]
+    down = [status.name for status in results if status.state == "down"]
+    busy = [status.name for status in results if status.state == "busy"]
     problems = [f"{', '.join(down)} {'is' if len(down) == 1 else 'are'} down"] if down else []
+    if busy:
+        problems.append(f"this process is too busy to check {', '.join(busy)}")
     if settings.READY_REQUIRES_WORKER and presence.status != "consuming":
         problems.append(f"no worker is consuming (worker {presence.status})")
     if problems:
         raise ServiceUnavailable(
             f"not ready: {'; '.join(problems)}",
             code="not_ready",
-            details={"down": down, "services": services, "worker": worker},
+            details={"down": down, "busy": busy, "services": services, "worker": worker},
         )
     return json_response({"status": "ready", "services": services, "worker": worker})

@@ -1,6 +1,11 @@
 """Readiness of the three backing services, checked live for /health/ready and watched in
 the background so that an outage (and the recovery) is named in the log once, with the
-command that starts the missing service; and whether a worker consumes (its heartbeats)."""
+command that starts the missing service; and whether a worker consumes (its heartbeats).
+
+A check that times out while this process's event loop runs BUSY_LAG or more behind says
+nothing about the service (its answer may be waiting behind a connection storm): it is
+`busy`, not `down`, and the log says the process is busy instead of sending the operator
+to restart a service that is up."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
+from server.kernel.looplag import LoopLag
 from storage import heartbeats
 from storage.db import Pool, connect
 from storage.redis import check_cluster
@@ -23,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 2.0
 WATCH_INTERVAL = 5.0
+BUSY_LAG = 0.5  # seconds the event loop may run behind before a timeout is blamed on it
 
 START_HINTS = {
     "postgres": "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) "
@@ -38,10 +45,15 @@ class ServiceStatus:
     ok: bool
     latency_ms: float | None
     error: str | None = None
+    busy: bool = False  # not answered in time while this process was busy: unknown
+
+    @property
+    def state(self) -> str:
+        return "up" if self.ok else "busy" if self.busy else "down"
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
-            "status": "up" if self.ok else "down",
+            "status": self.state,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
         }
         if self.error:
@@ -93,7 +105,8 @@ class ServiceMonitor:
             "redis": lambda: self._redis(redis),
             "rabbitmq": lambda: self._rabbitmq(amqp),
         }
-        self.last: dict[str, bool] = {}
+        self.last: dict[str, str] = {}  # each service's last state
+        self.lag = LoopLag()
 
     @staticmethod
     async def _postgres(pool: Pool) -> None:
@@ -110,11 +123,22 @@ class ServiceMonitor:
         await amqp.ping(CHECK_TIMEOUT)
 
     async def check(self, name: str) -> ServiceStatus:
+        self.lag.start()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 await self._checks[name]()
         except Exception as error:
+            lag = self.lag.recent()
+            if isinstance(error, TimeoutError) and lag >= BUSY_LAG:
+                return ServiceStatus(
+                    name,
+                    False,
+                    None,
+                    f"no answer within {CHECK_TIMEOUT:g} s while this process was busy (its"
+                    f" event loop {lag:.1f} s behind)",
+                    busy=True,
+                )
             message = str(error).strip().splitlines()[0] if str(error).strip() else ""
             return ServiceStatus(
                 name, False, None, f"{type(error).__name__}: {message}".rstrip(": ")
@@ -138,17 +162,19 @@ class ServiceMonitor:
 
     def _note(self, results: list[ServiceStatus]) -> None:
         for status in results:
-            before = self.last.get(status.name)
-            if before is not False and not status.ok:
+            before, now = self.last.get(status.name), status.state
+            if now == "down" and before != "down":
                 log.warning(
                     "%s is unavailable (%s); %s",
                     status.name,
                     status.error,
                     START_HINTS[status.name],
                 )
-            elif before is False and status.ok:
+            elif now == "busy" and before != "busy":
+                log.warning("%s not checked: %s; not an outage", status.name, status.error)
+            elif now == "up" and before == "down":
                 log.info("%s is available again", status.name)
-            self.last[status.name] = status.ok
+            self.last[status.name] = now
 
     async def watch(self) -> None:
         """Check every few seconds so outages and recoveries reach the log."""

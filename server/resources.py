@@ -156,6 +156,7 @@ async def monitor(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(watcher.watch(), name="service-monitor")
     yield
     await _cancel(task)
+    watcher.lag.stop()
 
 
 async def webrtc(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,116 @@
+"""Readiness under load: a check that times out while this process's event loop is far
+behind says `busy`, not `down` (its answer may wait behind the load), and the log does not
+send the operator to restart a service that is up. A service that does not answer while
+the loop is idle is still `down`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from server.monitor import BUSY_LAG, CHECK_TIMEOUT, ServiceMonitor, monitor_key
+from server.resources import amqp_key, db_key
+
+BLOCK = CHECK_TIMEOUT + 0.5  # seconds the loop is held: longer than a check may take
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers (a hung service)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+def hold_the_loop() -> None:
+    """What a connection storm does to the loop, in one step: nothing else runs meanwhile."""
+    time.sleep(BLOCK)
+
+
+@contextlib.contextmanager
+def redis_checked_at(monitor: ServiceMonitor, redis: Redis) -> Iterator[None]:
+    checks = monitor._checks
+    real = checks["redis"]
+    checks["redis"] = lambda: monitor._redis(redis)
+    try:
+        yield
+    finally:
+        checks["redis"] = real
+
+
+async def test_a_timeout_behind_a_busy_loop_is_busy_not_down(
+    client: Any, silent_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whether the service or the loop is slow cannot be told: the loop is blamed."""
+    hung = Redis(host="127.0.0.1", port=silent_port)
+    monitor = ServiceMonitor(client.app[db_key], hung, client.app[amqp_key])
+    try:
+        checking = asyncio.create_task(monitor.check("redis"))
+        await asyncio.sleep(0)  # the check has begun; then the loop is held
+        asyncio.get_running_loop().call_soon(hold_the_loop)
+        with caplog.at_level(logging.WARNING, logger="server.monitor"):
+            status = await checking
+            monitor._note([status])
+        assert status.state == "busy", status
+        assert status.latency_ms is None
+        assert "busy (its event loop" in (status.error or "")
+        assert status.as_dict()["status"] == "busy"
+        assert "not an outage" in caplog.text
+        assert "start it with" not in caplog.text
+    finally:
+        monitor.lag.stop()
+        await hung.aclose()
+
+
+async def test_readiness_says_the_process_is_busy(client: Any, silent_port: int) -> None:
+    monitor: ServiceMonitor = client.app[monitor_key]
+    hung = Redis(host="127.0.0.1", port=silent_port)
+    try:
+        with redis_checked_at(monitor, hung):
+            asyncio.get_running_loop().call_later(0.05, hold_the_loop)
+            response = await client.get("/health/ready")
+            body = await response.json()
+        assert response.status == 503, body
+        assert "too busy to check" in body["error"]["message"]
+        details = body["error"]["details"]
+        assert details["down"] == [] and "redis" in details["busy"], details
+        assert details["services"]["redis"]["status"] == "busy"
+        assert "is down" not in body["error"]["message"]
+    finally:
+        await hung.aclose()
+    ready = await client.get("/health/ready")  # the loop has caught up: every service up
+    assert ready.status == 200, await ready.text()
+
+
+async def test_a_hung_service_on_an_idle_loop_is_down(
+    client: Any, silent_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    hung = Redis(host="127.0.0.1", port=silent_port)
+    monitor = ServiceMonitor(client.app[db_key], hung, client.app[amqp_key])
+    try:
+        with caplog.at_level(logging.WARNING, logger="server.monitor"):
+            statuses = await monitor.check_all()
+        by_name = {status.name: status for status in statuses}
+        assert by_name["redis"].state == "down", by_name["redis"]
+        assert by_name["redis"].error == "TimeoutError"
+        assert monitor.lag.recent() < BUSY_LAG
+        assert by_name["postgres"].state == by_name["rabbitmq"].state == "up"
+        assert "redis is unavailable (TimeoutError); start it with" in caplog.text
+    finally:
+        monitor.lag.stop()
+        await hung.aclose()
