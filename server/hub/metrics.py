@@ -62,6 +62,16 @@ def realtime_families(hub: Hub, uploads: Uploads) -> Iterator[Metric]:
         "Connections closed for reading too slowly (close code 4008).",
         registry.slow_consumer_closes,
     )
+    yield counter(
+        "realtime_heartbeat_pings",
+        "Pings sent to WebSockets silent for WS_HEARTBEAT seconds.",
+        hub.heartbeat.pings,
+    )
+    yield counter(
+        "realtime_heartbeat_drops",
+        "WebSockets dropped for not answering a ping within WS_HEARTBEAT/2 (1006).",
+        hub.heartbeat.dropped,
+    )
     recoveries = hub.subscriptions.recoveries
     yield labelled(
         CounterMetricFamily(

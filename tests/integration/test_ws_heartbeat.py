@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType
 
 from server.hub.hub import hub_key
+from tests.integration.test_metrics_realtime import scrape, value
 from tests.integration.test_realtime_channels import custom_client
 from tests.support.accounts import Account
 
@@ -79,6 +80,9 @@ async def test_a_client_that_does_not_answer_is_dropped(
     assert 0.2 * HEARTBEAT <= gone_at - ping_at <= 1.6 * HEARTBEAT, (ping_at, gone_at)
     assert gone_at - started <= 3.5 * HEARTBEAT
     assert hub.heartbeat.dropped == 1
+    samples = await scrape(client)
+    assert value(samples, "realtime_heartbeat_drops_total") == 1
+    assert value(samples, "realtime_heartbeat_pings_total") >= 1
     async with asyncio.timeout(5):  # the hub forgets it
         while any(c.user_id == alice.id for c in hub.connections.values()):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
