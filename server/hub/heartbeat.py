@@ -6,11 +6,12 @@ frame, the peer is not listening). Any complete message counts as an answer, so 
 busy uploading is never pinged.
 
 aiohttp's own heartbeat (`WebSocketResponse(heartbeat=...)`) keeps two timers per
-connection, re-armed by a callback on every chunk received, and a task per ping: 2.3 KB of
-the memory of each connection and most of the idle CPU at 18,000 of them (c100k,
-docs/BENCHMARKS.md). Here a connection costs two floats: the connections are spread over
-the buckets of a ring, and every TICK the next bucket is visited, so each connection is
-looked at every WS_HEARTBEAT/2 seconds and a visit costs a comparison.
+connection, re-armed by a callback on every chunk received, and makes a task per ping.
+Here a connection costs two floats: the connections are spread over the buckets of a ring,
+and every TICK the next bucket is visited, so each connection is looked at every
+WS_HEARTBEAT/2 seconds and a visit costs a comparison. Measured (c100k, 10,000 connections,
+before/after on one machine): 0.6 KB less memory per connection, idle CPU 2.2 -> 1.7 % of
+a core (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

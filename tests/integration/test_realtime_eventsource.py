@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from server.hub.hub import hub_key
 from tests.integration.test_realtime_channels import custom_client, open_sse, sse_events, unique
 from tests.integration.test_realtime_sse import publish
 from tests.support.accounts import Account
@@ -151,6 +152,26 @@ async def test_keep_alive_comments(aiohttp_client: Any, settings: Any, alice: Ac
         while not (await response.content.readline()).startswith(b":"):
             pass
     response.close()
+
+
+async def test_a_client_that_goes_is_forgotten(
+    aiohttp_client: Any, settings: Any, alice: Account
+) -> None:
+    """The next keep-alive finds the socket closed: the stream ends, the hub forgets it,
+    and its presence goes."""
+    client = await custom_client(aiohttp_client, settings, SSE_PING_INTERVAL=1)
+    hub = client.app[hub_key]
+    channel = unique()
+    response, hello = await open_sse(client, alice, [channel])
+    assert hello["client_id"] in hub.connections
+    assert await presence_of(client, alice, channel)
+    response.close()
+
+    async def forgotten() -> bool:
+        return hello["client_id"] not in hub.connections
+
+    await eventually(forgotten, timeout=10)
+    assert not await presence_of(client, alice, channel)
 
 
 @pytest.mark.parametrize(
