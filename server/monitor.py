@@ -106,6 +106,7 @@ class ServiceMonitor:
             "rabbitmq": lambda: self._rabbitmq(amqp),
         }
         self.last: dict[str, str] = {}  # each service's last state
+        self._down: set[str] = set()  # reported unavailable, not yet available again
         self.lag = LoopLag()
 
     @staticmethod
@@ -161,20 +162,19 @@ class ServiceMonitor:
         return list(results)
 
     def _note(self, results: list[ServiceStatus]) -> None:
+        """Log each change once: an outage, the recovery from it (however many `busy`
+        checks came between), and the start of a busy spell."""
         for status in results:
-            before, now = self.last.get(status.name), status.state
-            if now == "down" and before != "down":
-                log.warning(
-                    "%s is unavailable (%s); %s",
-                    status.name,
-                    status.error,
-                    START_HINTS[status.name],
-                )
-            elif now == "busy" and before != "busy":
-                log.warning("%s not checked: %s; not an outage", status.name, status.error)
-            elif now == "up" and before == "down":
-                log.info("%s is available again", status.name)
-            self.last[status.name] = now
+            name, now = status.name, status.state
+            if now == "down" and name not in self._down:
+                self._down.add(name)
+                log.warning("%s is unavailable (%s); %s", name, status.error, START_HINTS[name])
+            elif now == "up" and name in self._down:
+                self._down.discard(name)
+                log.info("%s is available again", name)
+            if now == "busy" and self.last.get(name) != "busy":
+                log.warning("%s not checked: %s; not an outage", name, status.error)
+            self.last[name] = now
 
     async def watch(self) -> None:
         """Check every few seconds so outages and recoveries reach the log."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from server.monitor import BUSY_LAG, CHECK_TIMEOUT, ServiceMonitor, monitor_key
+from server.monitor import BUSY_LAG, CHECK_TIMEOUT, ServiceMonitor, ServiceStatus, monitor_key
 from server.resources import amqp_key, db_key
 
 BLOCK = CHECK_TIMEOUT + 0.5  # seconds the loop is held: longer than a check may take
@@ -114,3 +114,20 @@ async def test_a_hung_service_on_an_idle_loop_is_down(
     finally:
         monitor.lag.stop()
         await hung.aclose()
+
+
+def test_the_log_says_each_change_once(caplog: pytest.LogCaptureFixture) -> None:
+    """An outage, then busy spells, then the recovery: three lines, in that order."""
+    monitor = ServiceMonitor(None, None, None)  # type: ignore[arg-type]  # only the log here
+    down = ServiceStatus("redis", False, None, "ConnectionError: refused")
+    busy = ServiceStatus("redis", False, None, "no answer while busy", busy=True)
+    up = ServiceStatus("redis", True, 1.0)
+    with caplog.at_level(logging.INFO, logger="server.monitor"):
+        for status in (up, down, down, busy, busy, down, up, up, busy, up):
+            monitor._note([status])
+    assert [record.getMessage().split(" (")[0].split(":")[0] for record in caplog.records] == [
+        "redis is unavailable",
+        "redis not checked",
+        "redis is available again",
+        "redis not checked",
+    ]
