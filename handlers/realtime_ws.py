@@ -5,6 +5,7 @@ closes."""
 from __future__ import annotations
 
 import logging
+import math
 from time import monotonic
 
 from aiohttp import WSMsgType, web
@@ -23,6 +24,7 @@ from server.kernel.principal import Access, Principal
 from server.kernel.settings import settings_key
 
 REALTIME = Access(scope="realtime")
+HANDLING = math.inf  # `seen` while a message is being handled (server/hub/heartbeat.py)
 log = logging.getLogger(__name__)
 
 
@@ -59,13 +61,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub.heartbeat.add(connection)  # pinged when silent (server/hub/heartbeat.py)
     try:
         async for message in ws:
-            connection.seen = monotonic()
+            # While its message is handled nothing else is read (a pong would wait): the
+            # heartbeat leaves the client alone until then.
+            connection.seen = HANDLING
             if message.type is WSMsgType.TEXT:
                 await session.receive_text(message.data)
             elif message.type is WSMsgType.BINARY:
                 await session.receive_binary(message.data)
             elif message.type is WSMsgType.PING:
                 await ws.pong(message.data)
+            connection.seen = monotonic()
             if connection.closed:
                 break
     except Exception:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType
 
 from server.hub.hub import hub_key
+from server.hub.protocol import Message, message_types_key
 from tests.integration.test_metrics_realtime import scrape, value
 from tests.integration.test_realtime_channels import custom_client
 from tests.support.accounts import Account
@@ -119,4 +120,28 @@ async def test_a_clients_ping_gets_its_pong(
     pong = await ws.receive(timeout=5)
     assert pong.type is WSMsgType.PONG
     assert pong.data == b"are you there"
+    await ws.close()
+
+
+class Slow(Message):
+    type: Literal["test_slow"]
+
+
+async def test_a_client_is_not_judged_while_its_message_is_handled(
+    aiohttp_client: Any, settings: Any, alice: Account
+) -> None:
+    """Nothing is read from a socket while one of its messages is handled (its pongs wait
+    behind): a step longer than the heartbeat's deadlines does not drop the client."""
+    client = await heartbeat_client(aiohttp_client, settings)
+
+    async def take_long(session: Any, message: Slow) -> None:
+        await asyncio.sleep(3 * HEARTBEAT)
+        session.reply({"type": "done"}, message)
+
+    client.app[message_types_key].add(Slow, take_long)
+    ws = await client.ws_connect("/realtime/ws", headers=alice.headers)  # answers pings
+    assert (await ws.receive_json(timeout=5))["type"] == "connected"
+    await ws.send_json({"type": "test_slow", "id": 9})
+    assert await ws.receive_json(timeout=10) == {"type": "done", "id": 9}
+    assert client.app[hub_key].heartbeat.dropped == 0
     await ws.close()
