@@ -63,8 +63,8 @@ async def _settle_closing_transports() -> AsyncIterator[None]:
 # redis-py and aiohttp sometimes drop a socket whose peer vanished mid-operation without
 # closing it; the garbage collector then finds it during some later, unrelated test, which
 # fails on the ResourceWarning. Those sockets are collected at the end of each of these
-# tests instead, and only warnings about unclosed sockets and transports (or a stream
-# writer whose loop has gone) are forgiven there.
+# tests instead, and only warnings about unclosed sockets, transports and redis-py
+# connections (or a stream writer whose loop has gone) are forgiven there.
 BREAKS_CONNECTIONS = {
     "test_broker_failover.py",
     "test_broker_outage_log.py",
@@ -93,6 +93,7 @@ def _collect_dropped_sockets(request: pytest.FixtureRequest) -> Iterator[None]:
             isinstance(unraisable.object, socket.socket)
             or "loop is closed" in text
             or text.startswith("unclosed transport")
+            or text.startswith("unclosed Connection <redis.")  # redis-py's, at its __del__
         )
         if not dropped_socket:
             forward(unraisable)
