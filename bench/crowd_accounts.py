@@ -9,13 +9,19 @@ account through its Redis cache or PostgreSQL. The accounts are deleted afterwar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from bench.crowd import Client
 from bench.harness import Harness
 from server.auth.service import AuthService
 from server.kernel.principal import Role
+
+C = TypeVar("C", bound=Client)
 
 # Nobody logs in with it: a placeholder that no password verifies against.
 NO_PASSWORD = "!bench-crowd-no-login"
@@ -74,3 +80,19 @@ def _delete(harness: Harness, tag: str) -> None:
 
 async def delete(harness: Harness, crowd: Crowd) -> None:
     await asyncio.to_thread(_delete, harness, crowd.tag)
+
+
+@contextlib.asynccontextmanager
+async def clients(
+    harness: Harness, count: int, make: Callable[[int, Account], C]
+) -> AsyncIterator[list[C]]:
+    """`count` accounts and a client made for each (not connected yet); at the end every
+    client is dropped and the accounts are deleted."""
+    crowd = await create(harness, count)
+    made = [make(index, account) for index, account in enumerate(crowd.accounts)]
+    try:
+        yield made
+    finally:
+        for client in made:
+            client.drop()
+        await delete(harness, crowd)

@@ -92,14 +92,13 @@ async def _one_size(
 ) -> list[Measurement]:
     assert harness.server is not None
     pid = harness.server.pid
-    crowd = await crowd_accounts.create(harness, size)
     tracker = phases.Tracker(f"{phases.SHARED_NAMESPACE}:c{size}-{secrets.token_hex(3)}")
-    clients = [
-        Client(i, account.user_id, account.token, tracker.on_message)
-        for i, account in enumerate(crowd.accounts)
-    ]
     publisher, senders = talkers[0], talkers[1:]
-    try:
+
+    def make(index: int, account: crowd_accounts.Account) -> Client:
+        return Client(index, account.user_id, account.token, tracker.on_message)
+
+    async with crowd_accounts.clients(harness, size, make) as clients:
         await rt.wait_quiet(harness)
         rss_before = system.process_rss_bytes(pid)
         storm = await phases.storm(harness, clients, tracker.shared_channel)
@@ -114,10 +113,6 @@ async def _one_size(
         missed = sum(client.missed for client in clients)
         repeated = sum(client.duplicates for client in clients)
         dropped = sum(1 for client in clients if client.lost)
-    finally:
-        for client in clients:
-            client.drop()
-        await crowd_accounts.delete(harness, crowd)
     per_conn = report.memory_per_connection(storm, rss_before, rss_at)
     first = phases.percentiles(tracker.first_ns)
     shared = phases.percentiles(tracker.shared_ns)

@@ -45,13 +45,12 @@ async def _one_size(
 ) -> list[Measurement]:
     assert harness.server is not None
     pid = harness.server.pid
-    crowd = await crowd_accounts.create(harness, size)
     tracker = phases.Tracker(f"{phases.SHARED_NAMESPACE}:s{size}-{secrets.token_hex(3)}")
-    clients = [
-        StreamClient(i, a.user_id, a.token, tracker.on_message)
-        for i, a in enumerate(crowd.accounts)
-    ]
-    try:
+
+    def make(index: int, account: crowd_accounts.Account) -> StreamClient:
+        return StreamClient(index, account.user_id, account.token, tracker.on_message)
+
+    async with crowd_accounts.clients(harness, size, make) as clients:
         await rt.wait_quiet(harness)
         rss_before = system.process_rss_bytes(pid)
         storm = await phases.storm(harness, clients, tracker.shared_channel)
@@ -63,10 +62,6 @@ async def _one_size(
         )
         missed = sum(client.missed for client in clients)
         repeated = sum(client.duplicates for client in clients)
-    finally:
-        for client in clients:
-            client.drop()
-        await crowd_accounts.delete(harness, crowd)
     at = f"N={size:,} SSE"
     notes.append(
         f"{at}: server RSS {rss_before / 2**20:.0f} -> {rss_at / 2**20:.0f} MiB; generator "

@@ -35,17 +35,9 @@ async def ws_floor(harness: Harness, options: Options) -> Result:
         raise ScenarioError("ws-floor measures one server process: no --server-processes")
     size = max(options.sizes or (DEFAULT_SIZE,))
     notes = [report.check_descriptors(harness, (size,))]
-    rows = [await _bare(kind, size) for kind in ("raw", "aiohttp")]
+    rows = [await _bare(harness, kind, size) for kind in ("raw", "aiohttp")]
     rows.append(await _server(harness, size))
     return Result("ws-floor", "crowd", size, rows, notes, None, [])
-
-
-def _row(what: str, size: int, seconds: float, grown: int, failed: int) -> Measurement:
-    per_conn = grown / max(1, size - failed)
-    return Measurement(
-        what, "B", size - failed, seconds, None, failed, 0.0, 0.0,
-        figure=f"{per_conn / 1024:.2f} KB/conn",
-    )  # fmt: skip
 
 
 async def _connect(clients: Sequence[Client], port: int) -> tuple[float, int]:
@@ -64,7 +56,24 @@ async def _connect(clients: Sequence[Client], port: int) -> tuple[float, int]:
     return time.perf_counter() - started, failed
 
 
-async def _bare(kind: str, size: int) -> Measurement:
+async def _grown(
+    harness: Harness, what: str, pid: int, clients: Sequence[Client], port: int
+) -> Measurement:
+    """Connect the clients to the process `pid` listening on `port`: its RSS growth."""
+    await rt.wait_quiet(harness)
+    before = system.process_rss_bytes(pid)
+    seconds, failed = await _connect(clients, port)
+    await rt.wait_quiet(harness)
+    await asyncio.sleep(SETTLE_SECONDS)
+    grown = system.process_rss_bytes(pid) - before
+    size = len(clients)
+    return Measurement(
+        what, "B", size - failed, seconds, None, failed, 0.0, 0.0,
+        figure=f"{grown / max(1, size - failed) / 1024:.2f} KB/conn",
+    )  # fmt: skip
+
+
+async def _bare(harness: Harness, kind: str, size: int) -> Measurement:
     port = system.free_port()
     server = floor_server.start(kind, port, str(PROJECT_ROOT))
     clients = [Client(i, 0, "-", lambda *_: None) for i in range(size)]
@@ -73,31 +82,22 @@ async def _bare(kind: str, size: int) -> Measurement:
         ready = await asyncio.to_thread(server.stdout.readline)
         if ready.strip() != b"ready":
             raise ScenarioError(f"bench.floor_server {kind} did not start")
-        before = system.process_rss_bytes(server.pid)
-        seconds, failed = await _connect(clients, port)
-        await asyncio.sleep(SETTLE_SECONDS)
-        grown = system.process_rss_bytes(server.pid) - before
+        return await _grown(
+            harness, f"{kind}: idle WebSocket, N={size:,}", server.pid, clients, port
+        )
     finally:
         for client in clients:
             client.drop()
         server.kill()
         server.wait()
-    return _row(f"{kind}: idle WebSocket, N={size:,}", size, seconds, grown, failed)
 
 
 async def _server(harness: Harness, size: int) -> Measurement:
     assert harness.server is not None
-    crowd = await crowd_accounts.create(harness, size)
-    clients = [Client(i, a.user_id, a.token, lambda *_: None) for i, a in enumerate(crowd.accounts)]
-    try:
-        await rt.wait_quiet(harness)
-        before = system.process_rss_bytes(harness.server.pid)
-        seconds, failed = await _connect(clients, harness.port)
-        await rt.wait_quiet(harness)
-        await asyncio.sleep(SETTLE_SECONDS)
-        grown = system.process_rss_bytes(harness.server.pid) - before
-    finally:
-        for client in clients:
-            client.drop()
-        await crowd_accounts.delete(harness, crowd)
-    return _row(f"server: authenticated, N={size:,}", size, seconds, grown, failed)
+
+    def make(index: int, account: crowd_accounts.Account) -> Client:
+        return Client(index, account.user_id, account.token, lambda *_: None)
+
+    what = f"server: authenticated, N={size:,}"
+    async with crowd_accounts.clients(harness, size, make) as clients:
+        return await _grown(harness, what, harness.server.pid, clients, harness.port)

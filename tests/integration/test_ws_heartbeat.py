@@ -25,9 +25,10 @@ async def heartbeat_client(aiohttp_client: Any, settings: Any) -> Any:
     return await custom_client(aiohttp_client, settings, WS_HEARTBEAT=HEARTBEAT)
 
 
-async def connect(client: Any, account: Account) -> Any:
-    """A socket that does not answer pings by itself (the test decides)."""
-    ws = await client.ws_connect("/realtime/ws", headers=account.headers, autoping=False)
+async def connect(client: Any, account: Account, *, autoping: bool = False) -> Any:
+    """A socket, greeted; by default it does not answer pings by itself (the test decides;
+    with `autoping` aiohttp answers them while the socket is read)."""
+    ws = await client.ws_connect("/realtime/ws", headers=account.headers, autoping=autoping)
     hello = await ws.receive_json(timeout=5)
     assert hello["type"] == "connected"
     return ws
@@ -61,8 +62,7 @@ async def test_a_client_that_does_not_answer_is_dropped(
     client = await heartbeat_client(aiohttp_client, settings)
     hub = client.app[hub_key]
     mute = await connect(client, alice)
-    alive = await client.ws_connect("/realtime/ws", headers=bob.headers)
-    await alive.receive_json(timeout=5)
+    alive = await connect(client, bob, autoping=True)
     replies: asyncio.Queue[Any] = asyncio.Queue()
 
     async def read_alive() -> None:  # aiohttp answers pings while a socket is read
@@ -139,8 +139,7 @@ async def test_a_client_is_not_judged_while_its_message_is_handled(
         session.reply({"type": "done"}, message)
 
     client.app[message_types_key].add(Slow, take_long)
-    ws = await client.ws_connect("/realtime/ws", headers=alice.headers)  # answers pings
-    assert (await ws.receive_json(timeout=5))["type"] == "connected"
+    ws = await connect(client, alice, autoping=True)
     await ws.send_json({"type": "test_slow", "id": 9})
     assert await ws.receive_json(timeout=10) == {"type": "done", "id": 9}
     assert client.app[hub_key].heartbeat.dropped == 0
