@@ -1,31 +1,27 @@
 """WS /realtime/ws: authenticate (header, API key or single-use ticket), check Origin,
-upgrade, then hand every frame to the client's Session until the client or the server
-closes."""
+answer the upgrade, then hand the socket to the hub: from then on its frames go to the
+client's Session (server/hub/ws_protocol.py) until the client or the server closes."""
 
 from __future__ import annotations
 
-import logging
-import math
-from time import monotonic
-
-from aiohttp import WSMsgType, web
+from aiohttp import web
+from multidict import CIMultiDict
 
 from handlers import openapi_streams
 from handlers.http import origin_allowed
 from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
 from server.hub.hub import hub_key
-from server.hub.protocol import Close, message_types_key
+from server.hub.protocol import message_types_key
 from server.hub.session import Session
 from server.hub.ws_connection import WebSocketConnection
+from server.hub.ws_protocol import WebSocketProtocol, hand_over
 from server.kernel.errors import Forbidden
 from server.kernel.limits import connection_cap_key, refuse_when_full
 from server.kernel.principal import Access, Principal
 from server.kernel.settings import settings_key
 
 REALTIME = Access(scope="realtime")
-HANDLING = math.inf  # `seen` while a message is being handled (server/hub/heartbeat.py)
-log = logging.getLogger(__name__)
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -43,42 +39,39 @@ async def authenticate(request: web.Request) -> Principal:
 @endpoint(**openapi_streams.WEBSOCKET)
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
-    credentials, 403 for a foreign Origin or an API key without the realtime scope."""
+    credentials, 403 for a foreign Origin or an API key without the realtime scope, 400 for
+    a request that is no WebSocket handshake. Once the upgrade is answered the socket is
+    handed over to the hub (server/hub/ws_protocol.py) and this handler returns."""
     settings = request.app[settings_key]
     principal = await authenticate(request)
-    ws = web.WebSocketResponse(
-        autoping=False,  # pings and pongs come here: the node's heartbeat sees the answers
-        max_msg_size=settings.WS_MAX_MESSAGE_SIZE,
-        compress=settings.WS_COMPRESSION,
-    )
-    await ws.prepare(request)
+    headers, compress, notakeover = handshake(request, settings.WS_COMPRESSION)
+    response = web.StreamResponse(status=101, headers=headers)
+    response.force_close()
+    writer = await response.prepare(request)
+    assert writer is not None
+    await writer.drain()  # the 101 is on its way before the socket changes hands
     transport = request.transport
-    assert transport is not None
+    if transport is None or transport.is_closing():
+        return response  # the client left meanwhile
     hub = request.app[hub_key]
-    connection = WebSocketConnection(principal, settings, hub.flusher.mark_dirty, ws, transport)
+    connection = WebSocketConnection(
+        principal, settings, hub.flusher.mark_dirty, transport, compressed=bool(compress)
+    )
     session = Session(request.app, connection, request.app[message_types_key])
+    socket = WebSocketProtocol(session, settings.WS_MAX_MESSAGE_SIZE, compress, notakeover)
+    connection.socket = socket
     session.start(node=hub.node_id)
     hub.heartbeat.add(connection)  # pinged when silent (server/hub/heartbeat.py)
-    try:
-        async for message in ws:
-            # While its message is handled nothing else is read (a pong would wait): the
-            # heartbeat leaves the client alone until then.
-            connection.seen = HANDLING
-            if message.type is WSMsgType.TEXT:
-                await session.receive_text(message.data)
-            elif message.type is WSMsgType.BINARY:
-                await session.receive_binary(message.data)
-            elif message.type is WSMsgType.PING:
-                await ws.pong(message.data)
-            connection.seen = monotonic()
-            if connection.closed:
-                break
-    except Exception:
-        # After the upgrade nothing may reach the HTTP error middleware (it would write an
-        # HTTP response onto the socket): log, close (Close.INTERNAL), end normally.
-        log.exception("WebSocket %s failed", connection.client_id)
-        connection.close_soon(Close.INTERNAL, "internal error")
-    finally:
-        hub.heartbeat.remove(connection)
-        await session.close()
-    return ws
+    hand_over(request, socket)
+    return response
+
+
+def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], int, bool]:
+    """The upgrade's answer (RFC 6455 4.2.2): its headers, and the permessage-deflate
+    window and no-takeover flag agreed on (0: no compression). HTTPBadRequest when the
+    request is no WebSocket handshake.
+
+    PRIVATE-API aiohttp 3.14: WebSocketResponse._handshake, aiohttp's own checks and
+    negotiation, without writing or taking anything."""
+    headers, _, window, notakeover = web.WebSocketResponse(compress=compress)._handshake(request)
+    return headers, window, notakeover

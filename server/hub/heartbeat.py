@@ -3,8 +3,9 @@
 A connection that sent nothing for WS_HEARTBEAT seconds is pinged; one that then sends
 nothing (no pong, no message) for another WS_HEARTBEAT/2 seconds is dropped (1006: no close
 frame, the peer is not listening). Any complete message counts as an answer, so a client
-busy uploading is never pinged; while one of its messages is being handled (nothing else is
-read meanwhile, its pongs included) the handler sets `seen` to infinity: not judged.
+busy uploading is never pinged; while one of its messages is being handled (its next
+messages wait, and a pong read meanwhile does not count) the socket (ws_protocol.py) sets
+`seen` to infinity: not judged.
 
 aiohttp's own heartbeat (`WebSocketResponse(heartbeat=...)`) keeps two timers per
 connection, re-armed by a callback on every chunk received, and makes a task per ping.

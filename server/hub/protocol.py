@@ -29,9 +29,11 @@ class Close(IntEnum):
 
     NORMAL = 1000  # done; an event stream whose recovery failed ends so, too
     GOING_AWAY = 1001  # the server is shutting down: reconnect to another node
+    PROTOCOL_ERROR = 1002  # frames that break RFC 6455 (aiohttp's reader refuses them)
     ABNORMAL = 1006  # no answer to a ping within WS_HEARTBEAT/2: dropped, no close frame
+    INVALID_TEXT = 1007  # a text message that is not UTF-8
     POLICY = 1008  # the connection broke a rule (frame flood, unusable frames)
-    TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE (aiohttp closes with it)
+    TOO_BIG = 1009  # a message over WS_MAX_MESSAGE_SIZE (aiohttp's reader refuses it)
     INTERNAL = 1011  # a failure of ours; an event stream whose channel could not be subscribed
     AUTH_FAILED = 4001  # credentials missing or invalid (when detected after the upgrade)
     SESSION_REVOKED = 4003  # the session ended or the user was deactivated or deleted

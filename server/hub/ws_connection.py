@@ -1,7 +1,8 @@
-"""A WebSocket client. A flush writes the pre-built frames of its queue straight to the
-transport in one call; when the client's unsent bytes exceed SEND_BUFFER_BYTES its messages
-wait in the queue. A slow consumer is closed by the queue's bounds (connection.py): what the
-socket's buffer holds counts towards SEND_QUEUE_BYTES, read once per flush."""
+"""A WebSocket client, over its socket (ws_protocol.py). A flush writes the pre-built frames
+of its queue straight to the transport in one call; when the client's unsent bytes exceed
+SEND_BUFFER_BYTES its messages wait in the queue. A slow consumer is closed by the queue's
+bounds (connection.py): what the socket's buffer holds counts towards SEND_QUEUE_BYTES, read
+once per flush."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType
 
 from server.hub.connection import Connection, SessionConnection
 from server.hub.delivery import Delivery
 from server.hub.protocol import Close, encode
 from server.hub.subscription import SubscribeResult
+from server.hub.ws_protocol import WebSocketProtocol
 from server.kernel.principal import Principal
 from server.kernel.settings import Settings
 
@@ -25,22 +27,22 @@ PING = b"\x89\x00"  # a server's ping frame, empty (unmasked: servers do not mas
 
 class WebSocketConnection(SessionConnection):
     kind = "ws"
-    __slots__ = ("_draining", "beat", "compressed", "pinged", "seen", "transport", "ws")
+    __slots__ = ("_draining", "beat", "compressed", "pinged", "seen", "socket", "transport")
 
     def __init__(
         self,
         principal: Principal,
         settings: Settings,
         on_dirty: Callable[[Connection], None],
-        ws: web.WebSocketResponse,
         transport: asyncio.Transport,
+        compressed: bool = False,
     ) -> None:
         super().__init__(principal, settings, on_dirty)
-        self.ws = ws
+        self.socket: WebSocketProtocol | None = None  # set when the socket is handed over
         self.transport = transport
-        self.compressed = bool(settings.WS_COMPRESSION)
+        self.compressed = compressed  # permessage-deflate was agreed on
         self._draining = False
-        # For the node's heartbeat (heartbeat.py): the handler sets `seen` on every message.
+        # For the node's heartbeat (heartbeat.py): the socket sets `seen` on every message.
         self.seen = time.monotonic()
         self.pinged = 0.0
         self.beat = 0
@@ -82,11 +84,11 @@ class WebSocketConnection(SessionConnection):
         return True
 
     async def _send_compressed(self, delivery: Delivery) -> None:
+        if self.socket is None:
+            return
         with contextlib.suppress(ConnectionError, RuntimeError):
-            if delivery.binary:
-                await self.ws.send_bytes(delivery.payload)
-            else:
-                await self.ws.send_str(delivery.payload.decode())
+            opcode = WSMsgType.BINARY if delivery.binary else WSMsgType.TEXT
+            await self.socket.writer.send_frame(delivery.payload, opcode)
 
     def flush(self) -> None:
         self._dirty = False
@@ -130,5 +132,5 @@ class WebSocketConnection(SessionConnection):
     async def _close(self, code: Close, reason: str) -> None:
         if self._queue and not self.transport.is_closing():
             self.transport.write(b"".join(self._take_queue()))
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)
+        if self.socket is not None:
+            await self.socket.close(code, reason)
