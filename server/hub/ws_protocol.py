@@ -261,10 +261,14 @@ class WebSocketProtocol(BaseProtocol):
 
     async def _ending(self, handler: asyncio.Task[None] | None) -> None:
         session = self.session
-        session.hub.heartbeat.remove(session.connection)
-        if handler is not None and handler is not asyncio.current_task():
-            await asyncio.wait([handler])
-        await session.close()
+        connection = session.connection
+        session.hub.heartbeat.remove(connection)
+        try:
+            if handler is not None and handler is not asyncio.current_task():
+                await asyncio.wait([handler])
+            await session.close()
+        finally:
+            connection.socket = None  # no cycle left for the garbage collector to find
 
 
 async def sessions_ended(timeout: float) -> None:
