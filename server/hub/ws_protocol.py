@@ -11,9 +11,10 @@ the client's messages are being handled.
 Frames are handled as aiohttp's WebSocketResponse handled them: messages in order, one at a
 time (a message waits while the one before it is handled); a ping is answered at once, a
 pong counts as a sign of life (server/hub/heartbeat.py); a protocol error, an oversized
-message or invalid UTF-8 closes with the reader's code (1002, 1009, 1007); the client's
-close is answered with 1000. When more than INBOX_BYTES of messages wait to be handled, the
-socket is not read until half of them are.
+message or invalid UTF-8 closes with the reader's code (1002, 1009, 1007) and drops the
+socket (nothing it sends can be read any more); the client's close is answered with 1000.
+When more than INBOX_BYTES of messages wait to be handled, the socket is not read until
+half of them are.
 """
 
 from __future__ import annotations
@@ -203,6 +204,7 @@ class WebSocketProtocol(BaseProtocol):
         if isinstance(error, WebSocketError):
             with contextlib.suppress(ValueError):
                 code = Close(error.code)
+        self._reader = None  # it reads nothing more: the close does not wait for the client's
         self.session.connection.close_soon(code, "")
 
     def _closed_by_client(self) -> None:
@@ -242,6 +244,9 @@ class WebSocketProtocol(BaseProtocol):
         self._write(close_frame(code, reason))
         self._end()
         if self.transport is None:
+            return
+        if self._reader is None:  # after a frame the reader refused, nothing is read
+            self._drop()
             return
         self._gone = self._loop.create_future()
         with contextlib.suppress(TimeoutError):

@@ -215,3 +215,69 @@ async def test_permessage_deflate_both_ways(
                 break
     assert frame["data"] == {"text": text}
     await ws.close()
+
+
+async def close_code_after(client: Any, account: Account, frames: bytes) -> tuple[int, bytes]:
+    """What the server's close frame says after `frames`, then the socket is gone."""
+    raw = await RawClient.open(client, upgrade_request(client, account))
+    assert (await raw.message())["type"] == "connected"
+    raw.writer.write(frames)
+    while True:
+        opcode, payload = await raw.frame()
+        if opcode == 0x8:
+            break
+    raw.writer.write(client_frame(payload[:2], opcode=0x8))  # the client's close
+    assert await raw.closed_by_server(timeout=2)
+    raw.close()
+    return struct.unpack("!H", payload[:2])[0], payload[2:]
+
+
+async def test_hostile_frames_close_with_the_code_that_says_why(
+    client: Any, alice: Account
+) -> None:
+    hub = client.app[hub_key]
+    before = len(hub.connections)
+    cases = {
+        "reserved opcode": (client_frame(b"x", opcode=0x3), 1002),
+        "continuation without a start": (client_frame(b"x", opcode=0x0), 1002),
+        "text that is not UTF-8": (client_frame(b"\xff\xfe\xfd"), 1007),
+        "close code that may not be sent": (client_frame(b"\x03\xed", opcode=0x8), 1002),
+        "declared length of 2**63-1": (
+            bytes((0x82, 0xFF)) + struct.pack("!Q", 2**63 - 1) + os.urandom(4),
+            1009,
+        ),
+    }
+    for what, (frames, expected) in cases.items():
+        code, _ = await close_code_after(client, alice, frames)
+        assert code == expected, what
+    # Every session ended; the process goes on serving.
+    for _ in range(100):
+        if len(hub.connections) == before:
+            break
+        await asyncio.sleep(0.02)
+    assert len(hub.connections) == before
+    ws = await client.ws_connect("/realtime/ws", headers=alice.headers)
+    assert (await ws.receive_json(timeout=5))["type"] == "connected"
+    await ws.close()
+
+
+async def test_a_message_in_fragments_is_one_message(client: Any, alice: Account) -> None:
+    raw = await RawClient.open(client, upgrade_request(client, alice))
+    assert (await raw.message())["type"] == "connected"
+    whole = ping_message(5, 300)
+    first, second, third = whole[:100], whole[100:200], whole[200:]
+    start = bytearray(client_frame(first, opcode=0x1))
+    start[0] &= 0x7F  # FIN off
+    middle = bytearray(client_frame(second, opcode=0x0))
+    middle[0] &= 0x7F
+    # A ping between the fragments is allowed (control frames may be interleaved).
+    raw.writer.write(
+        bytes(start)
+        + client_frame(b"between", opcode=0x9)
+        + bytes(middle)
+        + client_frame(third, opcode=0x0)
+    )
+    assert await raw.frame() == (0xA, b"between")
+    reply = await raw.message()
+    assert (reply["type"], reply["id"], reply["data"]) == ("pong", 5, "x" * 300)
+    raw.close()
