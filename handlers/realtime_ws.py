@@ -5,7 +5,6 @@ client's Session (server/hub/ws_protocol.py) until the client or the server clos
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from handlers import openapi_streams
 from handlers.http import origin_allowed
@@ -15,7 +14,8 @@ from server.hub.hub import hub_key
 from server.hub.protocol import message_types_key
 from server.hub.session import Session
 from server.hub.ws_connection import WebSocketConnection
-from server.hub.ws_protocol import WebSocketProtocol, hand_over
+from server.hub.ws_protocol import WebSocketProtocol
+from server.hub.ws_upgrade import hand_over, handshake
 from server.kernel.errors import Forbidden
 from server.kernel.limits import connection_cap_key, refuse_when_full
 from server.kernel.principal import Access, Principal
@@ -41,7 +41,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
     credentials, 403 for a foreign Origin or an API key without the realtime scope, 400 for
     a request that is no WebSocket handshake. Once the upgrade is answered the socket is
-    handed over to the hub (server/hub/ws_protocol.py) and this handler returns."""
+    handed over to the hub (server/hub/ws_upgrade.py, ws_protocol.py) and this handler returns."""
     settings = request.app[settings_key]
     principal = await authenticate(request)
     headers, compress, notakeover = handshake(request, settings.WS_COMPRESSION)
@@ -64,14 +64,3 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub.heartbeat.add(connection)  # pinged when silent (server/hub/heartbeat.py)
     hand_over(request, socket)
     return response
-
-
-def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], int, bool]:
-    """The upgrade's answer (RFC 6455 4.2.2): its headers, and the permessage-deflate
-    window and no-takeover flag agreed on (0: no compression). HTTPBadRequest when the
-    request is no WebSocket handshake.
-
-    PRIVATE-API aiohttp 3.14: WebSocketResponse._handshake, aiohttp's own checks and
-    negotiation, without writing or taking anything."""
-    headers, _, window, notakeover = web.WebSocketResponse(compress=compress)._handshake(request)
-    return headers, window, notakeover

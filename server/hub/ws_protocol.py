@@ -1,9 +1,10 @@
 """A WebSocket once its upgrade is answered: the socket is taken from aiohttp.
 
-aiohttp answers the upgrade (handlers/realtime_ws.py); `hand_over` then gives the socket to
-a `WebSocketProtocol` of ours and aiohttp forgets it. Left with aiohttp, every open
-WebSocket would keep its request, its HTTP protocol and parser, its WebSocketResponse and a
-task waiting in the handler under the middlewares (~15 KB per connection, docs/SCALING.md).
+aiohttp answers the upgrade (handlers/realtime_ws.py); `hand_over` (ws_upgrade.py) then
+gives the socket to a `WebSocketProtocol` of ours and aiohttp forgets it. Left with
+aiohttp, every open WebSocket would keep its request, its HTTP protocol and parser, its
+WebSocketResponse and a task waiting in the handler under the middlewares (~15 KB per
+connection, docs/SCALING.md).
 Here a connection is its transport, this protocol, aiohttp's frame reader (C, the same
 parser and checks as before) and the hub's Connection and Session; a task exists only while
 the client's messages are being handled.
@@ -28,7 +29,7 @@ import time
 from collections import deque
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 from aiohttp._websocket.reader import WebSocketDataQueue  # PRIVATE-API aiohttp 3.14
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_websocket import WebSocketError, WebSocketReader, WebSocketWriter
@@ -280,24 +281,3 @@ async def sessions_ended(timeout: float) -> None:
     """On shutdown, after every client was told to go: wait for their sessions to end."""
     if _ending:
         await asyncio.wait(list(_ending), timeout=timeout)
-
-
-def hand_over(request: web.Request, protocol: WebSocketProtocol) -> None:
-    """Give the socket of an answered upgrade to `protocol`; aiohttp forgets it.
-
-    PRIVATE-API aiohttp 3.14: RequestHandler._message_tail holds what the client sent after
-    its upgrade request (frames it did not wait to send); `connection_lost`, once its
-    `transport` is None, is how the handler lets go of a socket: it leaves the server's
-    books and stops its timers (tests/integration/test_ws_protocol.py)."""
-    handler: Any = request.protocol
-    transport = request.transport
-    assert transport is not None
-    tail, handler._message_tail = handler._message_tail, b""
-    transport.set_protocol(protocol)
-    handler.transport = None  # so that it neither writes nor closes it
-    handler.connection_lost(None)
-    protocol.connection_made(transport)
-    with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError):
-        transport.resume_reading()  # aiohttp pauses a socket whose tail grew large
-    if tail:
-        protocol.data_received(tail)

@@ -1,0 +1,47 @@
+"""The two steps of a WebSocket upgrade that need aiohttp's internals: the handshake's
+answer, and handing the socket over to a WebSocketProtocol (ws_protocol.py) once it is
+sent. aiohttp has no API for either (a WebSocketResponse keeps its socket until the handler
+returns, then closes it), so they live here, pinned to aiohttp 3.14 (pyproject.toml) and
+held by tests/integration/test_ws_protocol.py."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from server.hub.ws_protocol import WebSocketProtocol
+
+
+def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], int, bool]:
+    """The upgrade's answer (RFC 6455 4.2.2): its headers, and the permessage-deflate
+    window and no-takeover flag agreed on (0: no compression). HTTPBadRequest when the
+    request is no WebSocket handshake.
+
+    PRIVATE-API aiohttp 3.14: WebSocketResponse._handshake, aiohttp's own checks and
+    negotiation, without writing or taking anything."""
+    headers, _, window, notakeover = web.WebSocketResponse(compress=compress)._handshake(request)
+    return headers, window, notakeover
+
+
+def hand_over(request: web.Request, protocol: WebSocketProtocol) -> None:
+    """Give the socket of an answered upgrade to `protocol`; aiohttp forgets it.
+
+    PRIVATE-API aiohttp 3.14: RequestHandler._message_tail holds what the client sent after
+    its upgrade request (frames it did not wait to send); `connection_lost`, once its
+    `transport` is None, is how the handler lets go of a socket: it leaves the server's
+    books and stops its timers (tests/integration/test_ws_protocol.py)."""
+    handler: Any = request.protocol
+    transport = request.transport
+    assert transport is not None
+    tail, handler._message_tail = handler._message_tail, b""
+    transport.set_protocol(protocol)
+    handler.transport = None  # so that it neither writes nor closes it
+    handler.connection_lost(None)
+    protocol.connection_made(transport)
+    with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError):
+        transport.resume_reading()  # aiohttp pauses a socket whose tail grew large
+    if tail:
+        protocol.data_received(tail)
