@@ -4,30 +4,36 @@ The event id is the cursor (with several channels: `a=<cursor>,b=<cursor>`), so 
 that reconnects with Last-Event-ID (or `?since=`) gets what it missed from history, or a
 final `recovery-failed` event when that is gone. Keep-alive comments every
 SSE_PING_INTERVAL seconds; a `close` event says why the server ended the stream. The
-stream is a transport for the client's Session, like the WebSocket.
+stream is a transport for the client's Session, like the WebSocket: once its head is sent
+the socket is handed over to the hub (server/hub/handover.py, sse_protocol.py) and this
+handler returns.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from handlers import openapi_streams
 from handlers.openapi import endpoint
 from handlers.realtime_ws import authenticate
 from server.auth.subscription_tokens import by_channel
+from server.hub.handover import hand_over
 from server.hub.hub import Hub, hub_key
 from server.hub.position import parse_cursor
 from server.hub.session import Session
 from server.hub.sse_connection import SSEConnection
+from server.hub.sse_protocol import EventStreamProtocol
 from server.kernel.errors import BadRequest, Forbidden
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import RealtimeError
 from server.kernel.settings import settings_key
 
 MAX_SSE_CHANNELS = 16
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: pass events on at once
+}
 
 
 @endpoint(**openapi_streams.EVENTS)
@@ -40,25 +46,49 @@ async def events(request: web.Request) -> web.StreamResponse:
     # Refused before the stream starts, with a status.
     await _may_subscribe(hub, principal, names, tokens)
     since = _since(request.headers.get("Last-Event-ID") or request.query.get("since", ""), names)
-    response = EventSourceResponse(ping_interval=settings.SSE_PING_INTERVAL)
-    await response.prepare(request)
+    response = web.StreamResponse(headers=STREAM_HEADERS)
+    response.enable_chunked_encoding()
+    response.force_close()  # `Connection: close`: the socket ends with the stream
+    writer = await response.prepare(request)
+    assert writer is not None
+    await writer.drain()  # the head is on its way before the socket changes hands
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return response  # the client left meanwhile
     connection = SSEConnection(
-        principal, settings, hub.flusher.mark_dirty, response, composite=len(names) > 1, since=since
+        principal,
+        settings,
+        hub.flusher.mark_dirty,
+        transport,
+        composite=len(names) > 1,
+        since=since,
     )
     session = Session(request.app, connection)  # it sends no messages: no message types
-    try:
-        session.start()
-        for name in names:
-            try:
-                if not await session.subscribe(name, since.get(name), token=tokens.get(name)):
-                    break  # recovery failed: the stream ends
-            except RealtimeError as error:
-                connection.refuse(name, error)
-                break
-        await _until_closed(connection, response)
-    finally:
-        await session.close()
+    stream = EventStreamProtocol(session)
+    connection.socket = stream
+    hand_over(request, stream)
+    hub.keepalive.add(connection)  # a comment every SSE_PING_INTERVAL (heartbeat.py)
+    stream.start(_subscribe(session, connection, names, since, tokens))
     return response
+
+
+async def _subscribe(
+    session: Session,
+    connection: SSEConnection,
+    names: list[str],
+    since: dict[str, str],
+    tokens: dict[str, str],
+) -> None:
+    """Greet the client, then subscribe it channel by channel; a refusal or a failed
+    recovery ends the stream."""
+    session.start()
+    for name in names:
+        try:
+            if not await session.subscribe(name, since.get(name), token=tokens.get(name)):
+                return  # recovery failed: the stream ends
+        except RealtimeError as error:
+            connection.refuse(name, error)
+            return
 
 
 def _channels(query: str) -> list[str]:
@@ -120,16 +150,3 @@ def _since(value: str, names: list[str]) -> dict[str, str]:
             )
         positions[name] = cursor
     return positions
-
-
-async def _until_closed(connection: SSEConnection, response: EventSourceResponse) -> None:
-    """Until the server ends the stream or the client goes (the stream's ping task ends:
-    `response.wait()`, which ends the connection). One task per stream for it, and none
-    for the server's side: memory per stream counts at 20,000 streams (c20k-sse)."""
-    client_gone = asyncio.ensure_future(response.wait())
-    client_gone.add_done_callback(lambda _: connection.finished.set())
-    try:
-        await connection.finished.wait()
-    finally:
-        client_gone.cancel()
-        await asyncio.gather(client_gone, return_exceptions=True)

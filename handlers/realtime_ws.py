@@ -10,12 +10,12 @@ from handlers import openapi_streams
 from handlers.http import origin_allowed
 from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
+from server.hub.handover import hand_over, handshake
 from server.hub.hub import hub_key
 from server.hub.protocol import message_types_key
 from server.hub.session import Session
 from server.hub.ws_connection import WebSocketConnection
 from server.hub.ws_protocol import WebSocketProtocol
-from server.hub.ws_upgrade import hand_over, handshake
 from server.kernel.errors import Forbidden
 from server.kernel.limits import connection_cap_key, refuse_when_full
 from server.kernel.principal import Access, Principal

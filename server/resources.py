@@ -22,7 +22,6 @@ from server.auth.throttle import (
     registration_throttle_key,
 )
 from server.files.uploads import Uploads, uploads_key
-from server.hub import ws_protocol
 from server.hub.hub import Hub, hub_key
 from server.hub.metrics import realtime_families
 from server.kernel.metrics import metrics_key
@@ -149,7 +148,6 @@ async def close_realtime_connections(app: web.Application) -> None:
     """on_shutdown: live WebSockets and event streams are told to go away (Close.GOING_AWAY) first,
     so that graceful shutdown does not wait on them."""
     await app[hub_key].close_connections()
-    await ws_protocol.sessions_ended(timeout=3)
 
 
 async def monitor(app: web.Application) -> AsyncIterator[None]:

@@ -22,8 +22,10 @@ Redis (shared by every node):
 One node:
     connection.py        one client: subscriptions, bounded send queue, closing; the
                          SessionConnection a Session drives also replays subscriptions
+    socket_connection.py a client whose socket is ours: one write per flush, its ring's marks
     ws_connection.py     a client over a WebSocket
     sse_connection.py    a client over an event stream
+    heartbeat.py         rings that ping silent WebSockets and keep event streams alive
     subscription.py      a client's place in a channel; what subscribing hands back
     flusher.py           one flush per event-loop turn, coalescing large fan-outs
     fanout.py            subscribers by channel; delivery of the bus's messages to them;
@@ -34,6 +36,13 @@ One node:
     stats.py, upkeep.py  node statistics; the background upkeep
     metrics.py           the realtime families of GET /metrics (read at scrape time)
     hub.py               Hub: the node's realtime core, assembled from the above
+A client's socket, taken from aiohttp once its response's head is sent:
+    handover.py          the aiohttp internals this needs: the WebSocket handshake, the hand-over
+    socket_protocol.py   what both sockets share: the session's end after the client's
+                         messages, a close that waits a moment for the client
+    ws_protocol.py       a WebSocket: frames in through aiohttp's C reader, in order; pings;
+                         the closing handshake
+    sse_protocol.py      an event stream: its first subscriptions, the body's end
 One client's session (the same object for WebSocket and event stream):
     session.py           Session: start, subscribe (replay, recovery, then live), reply,
                          close; a WebSocket's frames in, errors out; message_types()

@@ -1,4 +1,6 @@
-"""WebSocket heartbeats for all of a node's connections, from one timer.
+"""WebSocket heartbeats for all of a node's connections, from one timer (and, as a second
+ring at SSE_PING_INTERVAL, the event streams' keep-alive comments: `hub.keepalive`; their
+clients never answer, so an event stream's `ping` moves its `seen` and it is never judged).
 
 A connection that sent nothing for WS_HEARTBEAT seconds is pinged; one that then sends
 nothing (no pong, no message) for another WS_HEARTBEAT/2 seconds is dropped (1006: no close

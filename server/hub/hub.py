@@ -69,6 +69,7 @@ class Hub:
         self.flusher = Flusher()  # a connection's `on_dirty` is `hub.flusher.mark_dirty`
         self.registry = Registry()
         self.heartbeat = Heartbeat(settings.WS_HEARTBEAT)  # the WebSockets' pings
+        self.keepalive = Heartbeat(settings.SSE_PING_INTERVAL)  # the event streams' comments
         self.fanout = Fanout(self.flusher, history)
         self.node_stats = NodeStats(redis, prefix, self.node_id, self.registry, self.fanout)
         self._bus_prefix = history.bus_prefix  # read on every bus message
@@ -97,12 +98,14 @@ class Hub:
             ),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._endings: set[asyncio.Task[None]] = set()  # sessions being closed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._spawn(self.bus.run())
         self._spawn(self.heartbeat.run())
+        self._spawn(self.keepalive.run())
         self._spawn(self.subscriptions.keep_checking_members(RECHECK_INTERVAL))
         self._spawn(
             upkeep.keep_up(
@@ -120,8 +123,17 @@ class Hub:
     async def close_connections(
         self, code: Close = Close.GOING_AWAY, reason: str = "server shutting down"
     ) -> None:
-        """On shutdown: tell every client to go away, give them a moment to close."""
+        """On shutdown: tell every client to go away, give them a moment to close, and
+        their sessions a moment to end."""
         await self.registry.close_all(code, reason)
+        if self._endings:
+            await asyncio.wait(list(self._endings), timeout=3)
+
+    def ending(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A client's session ending (socket_protocol.py): held until done."""
+        task = asyncio.ensure_future(coroutine)
+        self._endings.add(task)
+        task.add_done_callback(self._endings.discard)
 
     async def stop(self) -> None:
         await self.bus.close()

@@ -1,52 +1,63 @@
-"""An event stream client (Server-Sent Events). It has one writer task, because a streamed
-HTTP response must be written through aiohttp (chunked encoding). Each publication's event
-id is a resume point: its cursor, or with several channels `name=cursor,...`. While the
-writer waits for the client to take its last write (aiohttp drains the socket's buffer),
-the queue holds what comes next, and SEND_QUEUE_BYTES bounds it (connection.py)."""
+"""An event stream client (Server-Sent Events), over its socket (sse_protocol.py): the
+flush of socket_connection.py writes its queue as one chunk of the chunked body. Each
+publication's event id is a resume point: its cursor, or with several channels
+`name=cursor,...`. A keep-alive comment every SSE_PING_INTERVAL (the hub's `keepalive`
+ring); a last `close` event says why the server ends the stream."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp_sse import EventSourceResponse
 
-from server.hub.connection import Connection, SessionConnection
+from server.hub.connection import Connection
 from server.hub.delivery import Delivery
 from server.hub.protocol import Close, encode, error_frame
+from server.hub.socket_connection import SocketConnection
+from server.hub.sse_protocol import EventStreamProtocol
 from server.hub.subscription import SubscribeResult
 from server.kernel.principal import Principal
 from server.kernel.realtime_errors import RealtimeError
 from server.kernel.settings import Settings
 
+PING = b": ping\r\n\r\n"  # a comment: EventSource ignores it
 
-class SSEConnection(SessionConnection):
+
+class SSEConnection(SocketConnection):
     kind = "sse"
-    __slots__ = ("_ready", "_writing", "composite", "finished", "pending_since", "response")
+    __slots__ = ("composite", "pending_since")
+    socket: EventStreamProtocol | None
 
     def __init__(
         self,
         principal: Principal,
         settings: Settings,
         on_dirty: Callable[[Connection], None],
-        response: EventSourceResponse,
+        transport: asyncio.Transport,
         *,
         composite: bool = False,
         since: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(principal, settings, on_dirty)
-        self.response = response
+        super().__init__(principal, settings, on_dirty, transport)
         self.composite = composite  # several channels: ids are always `name=cursor,...`
         # Cursors asked for but not reached yet (channels still subscribing): they stay in
         # the ids until then, so a resume from any id loses nothing on any channel.
         self.pending_since: dict[str, str] = dict(since or {})
-        self.finished = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._writing = False  # the writer waits for the client to take its last write
-        self.spawn(self._writer())
+
+    def _framed(self, data: bytes) -> bytes:
+        return b"%x\r\n%b\r\n" % (len(data), data)  # one chunk of the chunked body
+
+    def ping(self, now: float) -> None:
+        """A keep-alive comment, written now, between whole events. An event stream's
+        client never answers: it is not judged (`seen` moves with the ping)."""
+        self.pinged = self.seen = now
+        if not self.transport.is_closing():
+            self.transport.write(self._framed(PING))
+
+    def unresponsive(self) -> None:
+        pass  # never called: `seen` is never behind `pinged`
 
     def event_id(self) -> bytes:
         """The id of the next event: the cursor, or `channel=cursor,...` for several channels.
@@ -96,37 +107,9 @@ class SSEConnection(SessionConnection):
         self.send(error_frame(error.code, error.message, channel=channel), event="error")
         self.close_soon(Close.INTERNAL, error.message, drain=True)
 
-    def flush(self) -> None:
-        self._dirty = False
-        if not self._queue:
-            return
-        if self._writing and self._queued_bytes > self._max_queue_bytes:
-            if self.too_far_behind(self._queued_bytes):
-                return
-        elif self._over_since:
-            self._over_since = 0.0
-        self._ready.set()
-
-    async def _writer(self) -> None:
-        try:
-            while not self.closed:
-                await self._ready.wait()
-                self._ready.clear()
-                while self._queue and not self.closed:
-                    queue = self._take_queue()
-                    self.sent += len(queue)
-                    self._writing = True
-                    await self.response.write(b"".join(queue))
-                    self._writing = False
-        except (ConnectionError, RuntimeError):
-            self.closed = True
-        finally:
-            self.finished.set()
-
     async def _close(self, code: Close, reason: str) -> None:
         """SSE has no close frame: a last `close` event says why, then the stream ends."""
         event = b"event: close\ndata: " + orjson.dumps({"code": code, "reason": reason}) + b"\n\n"
         pending = b"".join(self._take_queue())
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.response.write(pending + event), 2)
-        self.finished.set()
+        if self.socket is not None:
+            await self.socket.close(self._framed(pending + event))

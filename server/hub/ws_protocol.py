@@ -20,7 +20,6 @@ half of them are.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -31,10 +30,11 @@ from typing import Any
 
 from aiohttp import WSMsgType
 from aiohttp._websocket.reader import WebSocketDataQueue  # PRIVATE-API aiohttp 3.14
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_websocket import WebSocketError, WebSocketReader, WebSocketWriter
 
+from server.hub.heartbeat import Heartbeat
 from server.hub.protocol import Close
+from server.hub.socket_protocol import SocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ TEXT, BINARY, CLOSE, PING, PONG = (
     WSMsgType.PING,
     WSMsgType.PONG,
 )
-_ending: set[asyncio.Task[None]] = set()  # the sessions being closed (held till done)
 
 
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
@@ -82,23 +81,10 @@ class Inbox(WebSocketDataQueue):
         pass
 
 
-class WebSocketProtocol(BaseProtocol):
-    """One client's socket after the upgrade. `connection` (ws_connection.py) writes to the
-    transport; `session` (session.py) handles the messages."""
+class WebSocketProtocol(SocketProtocol):
+    """One client's socket after the upgrade: frames in, through aiohttp's reader."""
 
-    __slots__ = (
-        "_close_sent",
-        "_ended",
-        "_gone",
-        "_handler",
-        "_held",
-        "_pending",
-        "_reader",
-        "_writer",
-        "compress",
-        "notakeover",
-        "session",
-    )
+    __slots__ = ("_close_sent", "_held", "_pending", "_reader", "_writer", "compress", "notakeover")
 
     def __init__(
         self,
@@ -107,9 +93,7 @@ class WebSocketProtocol(BaseProtocol):
         compress: int = 0,
         notakeover: bool = False,
     ) -> None:
-        super().__init__(asyncio.get_running_loop())
-        self._upgraded = True  # BaseProtocol pauses reading without an HTTP parser
-        self.session = session
+        super().__init__(session)
         self.compress = compress
         self.notakeover = notakeover
         self._reader: WebSocketReader | None = WebSocketReader(
@@ -117,11 +101,11 @@ class WebSocketProtocol(BaseProtocol):
         )
         self._pending: deque[Any] | None = None  # messages waiting to be handled
         self._held = 0  # their bytes
-        self._handler: asyncio.Task[None] | None = None  # while messages are handled
         self._writer: WebSocketWriter | None = None  # made for compressed messages only
         self._close_sent = False
-        self._gone: asyncio.Future[None] | None = None  # a close waiting for the client's
-        self._ended = False
+
+    def ring(self) -> Heartbeat:
+        return self.session.hub.heartbeat  # type: ignore[no-any-return]
 
     # -- from the transport ----------------------------------------------------------------
 
@@ -129,18 +113,10 @@ class WebSocketProtocol(BaseProtocol):
         if self._reader is not None:
             self._reader.feed_data(data)
 
-    def eof_received(self) -> bool:
-        return False  # the transport closes itself; connection_lost ends the session
-
     def connection_lost(self, exc: BaseException | None) -> None:
-        super().connection_lost(exc)
         self._reader = None
         self._pending = None
-        connection = self.session.connection
-        connection.closed = True
-        if self._gone is not None and not self._gone.done():
-            self._gone.set_result(None)
-        self._end()
+        super().connection_lost(exc)
 
     # -- messages, from aiohttp's reader -------------------------------------------------------
 
@@ -217,15 +193,6 @@ class WebSocketProtocol(BaseProtocol):
 
     # -- to the client ---------------------------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
-
-    def _drop(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
     @property
     def writer(self) -> WebSocketWriter:
         """aiohttp's frame writer, for the messages compressed with permessage-deflate."""
@@ -249,35 +216,4 @@ class WebSocketProtocol(BaseProtocol):
         if self._reader is None:  # after a frame the reader refused, nothing is read
             self._drop()
             return
-        self._gone = self._loop.create_future()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._gone), CLOSE_TIMEOUT)
-        self._drop()
-
-    # -- the end -----------------------------------------------------------------------------------
-
-    def _end(self) -> None:
-        """Once: the session leaves the hub, after the message being handled (if any)."""
-        if self._ended:
-            return
-        self._ended = True
-        task = self._loop.create_task(self._ending(self._handler))
-        _ending.add(task)
-        task.add_done_callback(_ending.discard)
-
-    async def _ending(self, handler: asyncio.Task[None] | None) -> None:
-        session = self.session
-        connection = session.connection
-        session.hub.heartbeat.remove(connection)
-        try:
-            if handler is not None and handler is not asyncio.current_task():
-                await asyncio.wait([handler])
-            await session.close()
-        finally:
-            connection.socket = None  # no cycle left for the garbage collector to find
-
-
-async def sessions_ended(timeout: float) -> None:
-    """On shutdown, after every client was told to go: wait for their sessions to end."""
-    if _ending:
-        await asyncio.wait(list(_ending), timeout=timeout)
+        await self._drop_within(CLOSE_TIMEOUT)

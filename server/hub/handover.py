@@ -1,8 +1,9 @@
-"""The two steps of a WebSocket upgrade that need aiohttp's internals: the handshake's
-answer, and handing the socket over to a WebSocketProtocol (ws_protocol.py) once it is
-sent. aiohttp has no API for either (a WebSocketResponse keeps its socket until the handler
-returns, then closes it), so they live here, pinned to aiohttp 3.14 (pyproject.toml) and
-held by tests/integration/test_ws_protocol.py."""
+"""What needs aiohttp's internals to take a client's socket from it: a WebSocket
+handshake's answer, and handing the socket over to a protocol of ours (socket_protocol.py)
+once a response's head is sent (a WebSocket's 101, an event stream's 200). aiohttp has no
+API for either (a response keeps its socket until the handler returns, then ends it), so
+they live here, pinned to aiohttp 3.14 (pyproject.toml) and held by
+tests/integration/test_ws_protocol.py and test_realtime_sse*.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from server.hub.ws_protocol import WebSocketProtocol
+from server.hub.socket_protocol import SocketProtocol
 
 
 def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], int, bool]:
@@ -26,8 +27,8 @@ def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], i
     return headers, window, notakeover
 
 
-def hand_over(request: web.Request, protocol: WebSocketProtocol) -> None:
-    """Give the socket of an answered upgrade to `protocol`; aiohttp forgets it.
+def hand_over(request: web.Request, protocol: SocketProtocol) -> None:
+    """Give the socket of a response whose head was sent to `protocol`; aiohttp forgets it.
 
     PRIVATE-API aiohttp 3.14: RequestHandler._message_tail holds what the client sent after
     its upgrade request (frames it did not wait to send); `connection_lost`, once its
