@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -180,18 +180,31 @@ class Harness:
         # uploaded benchmark files (256 MB each) go to a directory of their own
         self.upload_dir = tempfile.mkdtemp(prefix="bench-uploads-")
         self.env["UPLOAD_DIR"] = self.upload_dir
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.server_processes > 1:
-            serve.append("--reuse-port")
-        self.servers = [
-            self._spawn(f"server-{n}" if n else "server", serve, self.server_cpus)
-            for n in range(self.server_processes)
-        ]
+        self._spawn_servers()
         self.worker = self._spawn("worker", None, self.all_cpus)
         if self.client_cpus:
             system.pin_all_threads(os.getpid(), self.client_cpus)
         self.wait_ready()
         if self.server_cpus:  # set before exec and inherited by every thread; re-check
+            system.pin_all_threads(self.servers[0].pid, self.server_cpus)
+
+    def _spawn_servers(self, mode: str = "wb") -> None:
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.server_processes > 1:
+            serve.append("--reuse-port")
+        self.servers = [
+            self._spawn(f"server-{n}" if n else "server", serve, self.server_cpus, mode)
+            for n in range(self.server_processes)
+        ]
+
+    def restart_servers(self) -> None:
+        """Fresh server processes (same port, same settings; their logs go on): figures
+        of one size are not shaped by what an earlier size left in the process (memory
+        freed but kept, grown caches)."""
+        _stop(self.servers)
+        self._spawn_servers(mode="ab")
+        self.wait_ready()
+        if self.server_cpus:
             system.pin_all_threads(self.servers[0].pid, self.server_cpus)
 
     @property
@@ -229,10 +242,10 @@ class Harness:
             raise HarnessError(f"cannot empty the benchmark tables: {error}") from None
 
     def _spawn(
-        self, name: str, serve_args: list[str] | None, cpus: set[int] | None
+        self, name: str, serve_args: list[str] | None, cpus: set[int] | None, mode: str = "wb"
     ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop())
+        log = open(self.log_dir / f"{name}.log", mode)  # noqa: SIM115 (closed in stop())
         self._logs.append(log)
         module = ["-m", "server", *serve_args] if serve_args else ["-m", "workers"]
         return subprocess.Popen(
@@ -273,17 +286,7 @@ class Harness:
                 raise HarnessError(f"{name} exited with code {child.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        children = [c for c in (*self.servers, self.worker) if c is not None and c.poll() is None]
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        _stop([*self.servers, self.worker])
         for log in self._logs:
             log.close()
         self._logs.clear()
@@ -312,3 +315,18 @@ class Harness:
             yield conn
         finally:
             conn.close()
+
+
+def _stop(processes: Sequence[subprocess.Popen[bytes] | None]) -> None:
+    """SIGTERM, then SIGKILL for whoever has not exited within STOP_TIMEOUT."""
+    children = [c for c in processes if c is not None and c.poll() is None]
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -65,18 +65,20 @@ async def c100k(harness: Harness, options: Options) -> Result:
     sizes = options.sizes or DEFAULT_SIZES
     notes = [report.check_descriptors(harness, sizes)]
     headers = await rt.bench_headers(harness)
-    talkers: list[WebSocket] = []
-    for _ in range(3):  # a publisher and two senders of direct messages
-        ws, _hello = await rt.open_ws(harness, headers)
-        ws.on_message = lambda ws, opcode, payload: None  # acks: not needed
-        talkers.append(ws)
     rows: list[Measurement] = []
     curve = Curve()
-    try:
-        for size in sizes:
+    for index, size in enumerate(sizes):
+        if index:
+            harness.restart_servers()  # each size measured by a fresh process
+        talkers: list[WebSocket] = []
+        try:
+            for _ in range(3):  # a publisher and two senders of direct messages
+                ws, _hello = await rt.open_ws(harness, headers)
+                ws.on_message = lambda ws, opcode, payload: None  # acks: not needed
+                talkers.append(ws)
             rows.extend(await _one_size(harness, options, size, talkers, curve, notes))
-    finally:
-        await rt.close_all(talkers)
+        finally:
+            await rt.close_all(talkers)
     path = plot.curves("c100k", "connections (one server process)", curve.sizes, _panels(curve))
     notes.append(f"cost curve: {path}")
     return Result("c100k", "crowd", max(sizes), rows, notes, None, [])

@@ -29,14 +29,16 @@ async def c20k_sse(harness: Harness, options: Options) -> Result:
     sizes = options.sizes or DEFAULT_SIZES
     notes = [report.check_descriptors(harness, sizes)]
     headers = await rt.bench_headers(harness)
-    publisher, _ = await rt.open_ws(harness, headers)
-    publisher.on_message = lambda ws, opcode, payload: None
     rows: list[Measurement] = []
-    try:
-        for size in sizes:
+    for index, size in enumerate(sizes):
+        if index:
+            harness.restart_servers()  # each size measured by a fresh process
+        publisher, _ = await rt.open_ws(harness, headers)
+        publisher.on_message = lambda ws, opcode, payload: None
+        try:
             rows.extend(await _one_size(harness, options, size, publisher, notes))
-    finally:
-        await rt.close_all([publisher])
+        finally:
+            await rt.close_all([publisher])
     return Result("c20k-sse", "crowd", max(sizes), rows, notes, None, [])
 
 
