@@ -71,9 +71,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/users/{user_id}", users.delete_user)
 
     if settings.WEBSOCKET_ENABLED:
-        router.add_get("/realtime/ws", realtime_ws.websocket)
+        router.add_get("/realtime/ws", realtime_ws.websocket, allow_head=False)
         if settings.WEBRTC_ENABLED:
-            router.add_get("/realtime/webrtc/signaling", realtime_ws.websocket)
+            router.add_get("/realtime/webrtc/signaling", realtime_ws.websocket, allow_head=False)
             router.add_post("/realtime/webrtc/rooms", webrtc.create_room)
             router.add_get("/realtime/webrtc/rooms", webrtc.list_rooms)
             router.add_get("/realtime/webrtc/rooms/{room_id}", webrtc.get_room)
@@ -83,7 +83,7 @@ def setup_routes(app: web.Application) -> None:
             router.add_get("/realtime/webrtc/ice-servers", webrtc.ice_servers)
             router.add_get("/realtime/webrtc/test", pages.webrtc_test)
     if settings.SSE_ENABLED:
-        router.add_get("/realtime/events", realtime_sse.events)
+        router.add_get("/realtime/events", realtime_sse.events, allow_head=False)
     router.add_get("/realtime/test", pages.realtime_test)
     router.add_get("/realtime/sse-test", pages.sse_test)
     router.add_post("/realtime/send", realtime_rest.send)

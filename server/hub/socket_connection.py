@@ -38,6 +38,18 @@ class SocketConnection(SessionConnection):
         self.pinged = 0.0
         self.beat = 0
 
+    def write_now(self, data: bytes) -> None:
+        """A control frame or comment (a ping, a pong, a keep-alive), written now between
+        whole messages. A client that leaves them unread until more than SEND_QUEUE_BYTES
+        wait in its socket's buffer (pinging without reading the pongs) is a slow consumer."""
+        transport = self.transport
+        if self.closed or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > self._max_queue_bytes:
+            self.slow_consumer()
+            return
+        transport.write(data)
+
     def _framed(self, data: bytes) -> bytes:
         """What goes on the wire for `data` (the queue's bytes, joined)."""
         return data

@@ -41,7 +41,6 @@ class SocketProtocol(BaseProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
-        self.session.connection.closed = True
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         self._end()
@@ -57,13 +56,15 @@ class SocketProtocol(BaseProtocol):
 
     async def _drop_within(self, timeout: float) -> None:
         """Give the client `timeout` seconds to go (to answer a close, or to read what is
-        left), then drop the socket."""
+        left), then abort the socket: a peer that reads nothing does not hold it (and what
+        it did not read) for the kernel's retransmission timeout."""
         if self.transport is None:
             return
         self._gone = self._loop.create_future()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._gone), timeout)
-        self._drop()
+        if self.transport is not None:
+            self.transport.abort()
 
     def _end(self) -> None:
         """Once: the session leaves the hub, after what is being handled (if anything)."""

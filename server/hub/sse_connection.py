@@ -53,8 +53,7 @@ class SSEConnection(SocketConnection):
         """A keep-alive comment, written now, between whole events. An event stream's
         client never answers: it is not judged (`seen` moves with the ping)."""
         self.pinged = self.seen = now
-        if not self.transport.is_closing():
-            self.transport.write(self._framed(PING))
+        self.write_now(self._framed(PING))
 
     def unresponsive(self) -> None:
         pass  # never called: `seen` is never behind `pinged`

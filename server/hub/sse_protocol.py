@@ -6,12 +6,16 @@ task per stream."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Coroutine
 from typing import Any
 
 from server.hub.heartbeat import Heartbeat
+from server.hub.protocol import Close
 from server.hub.socket_protocol import SocketProtocol
+
+log = logging.getLogger(__name__)
 
 END = b"0\r\n\r\n"  # the last chunk of a chunked body
 CLOSE_TIMEOUT = 2.0  # how long the client has to read the stream's end before it is dropped
@@ -40,11 +44,17 @@ class EventStreamProtocol(SocketProtocol):
         self._handler = self._loop.create_task(self._run(subscribing))
 
     async def _run(self, subscribing: Coroutine[Any, Any, None]) -> None:
+        connection = self.session.connection
         try:
             await subscribing
+        except Exception:  # Redis gone meanwhile, or a bug of ours: the stream ends (1011)
+            log.exception("event stream %s: subscribing failed", connection.client_id)
+            connection.close_soon(
+                Close.INTERNAL, "the channels could not be subscribed", drain=True
+            )
         finally:
             self._handler = None
-        if self.session.connection.closed:
+        if connection.closed:
             self._end()
 
     async def close(self, last: bytes) -> None:

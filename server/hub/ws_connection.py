@@ -43,8 +43,7 @@ class WebSocketConnection(SocketConnection):
         """A ping, written now, between whole frames (control frames may go anywhere
         between frames): a queue held for a slow reader does not delay it."""
         self.pinged = now
-        if not self.transport.is_closing():
-            self.transport.write(PING)
+        self.write_now(PING)
 
     def unresponsive(self) -> None:
         """No answer to a ping in time: drop the socket without a close handshake (the
@@ -57,7 +56,8 @@ class WebSocketConnection(SocketConnection):
 
     def deliver(self, delivery: Delivery) -> None:
         if self.compressed:  # compressed frames need aiohttp's writer: one at a time
-            self.spawn(self._send_compressed(delivery))
+            if not self.closed:
+                self.spawn(self._send_compressed(delivery))
             return
         self._enqueue(delivery.ws)
 
@@ -76,11 +76,12 @@ class WebSocketConnection(SocketConnection):
         return True
 
     async def _send_compressed(self, delivery: Delivery) -> None:
-        if self.socket is None:
+        socket = self.socket
+        if socket is None or socket.transport is None or self.closed:
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
             opcode = WSMsgType.BINARY if delivery.binary else WSMsgType.TEXT
-            await self.socket.writer.send_frame(delivery.payload, opcode)
+            await socket.writer.send_frame(delivery.payload, opcode)
 
     async def _close(self, code: Close, reason: str) -> None:
         if self._queue and not self.transport.is_closing():

@@ -10,10 +10,12 @@ parser and checks as before) and the hub's Connection and Session; a task exists
 the client's messages are being handled.
 
 Frames are handled as aiohttp's WebSocketResponse handled them: messages in order, one at a
-time (a message waits while the one before it is handled); a ping is answered at once, a
-pong counts as a sign of life (server/hub/heartbeat.py); a protocol error, an oversized
-message or invalid UTF-8 closes with the reader's code (1002, 1009, 1007) and drops the
-socket (nothing it sends can be read any more); the client's close is answered with 1000.
+time (a message waits while the one before it is handled), those read before the client
+went included; a ping is answered at once (a client that does not read the pongs is a slow
+consumer, socket_connection.py), a pong counts as a sign of life (server/hub/heartbeat.py);
+a protocol error, an oversized message or invalid UTF-8 closes with the reader's code
+(1002, 1009, 1007) and drops the socket (nothing it sends can be read any more); the
+client's close is answered with 1000.
 When more than INBOX_BYTES of messages wait to be handled, the socket is not read until
 half of them are.
 """
@@ -114,8 +116,10 @@ class WebSocketProtocol(SocketProtocol):
             self._reader.feed_data(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        """The messages already read are still handled (a client may send and go at once);
+        the session ends after them."""
         self._reader = None
-        self._pending = None
+        self._writer = None  # it refers to this protocol: no cycle left behind
         super().connection_lost(exc)
 
     # -- messages, from aiohttp's reader -------------------------------------------------------
@@ -134,7 +138,7 @@ class WebSocketProtocol(SocketProtocol):
                     connection.seen = time.monotonic()
                 return
             if kind is PING:
-                self._write(control_frame(PONG, message[1]))
+                self.session.connection.write_now(control_frame(PONG, message[1]))
                 return
         pending = self._pending
         if pending is None:
@@ -209,11 +213,17 @@ class WebSocketProtocol(SocketProtocol):
         if self._close_sent:
             return
         self._close_sent = True
-        self._write(close_frame(code, reason))
+        if self._writer is not None:  # it closes too: no compressed message after this
+            with contextlib.suppress(ConnectionError):
+                await self._writer.close(code, reason.encode()[:120])
+        else:
+            self._write(close_frame(code, reason))
         self._end()
         if self.transport is None:
             return
         if self._reader is None:  # after a frame the reader refused, nothing is read
             self._drop()
             return
+        if self._reading_paused:  # the client's close must be read
+            self.resume_reading()
         await self._drop_within(CLOSE_TIMEOUT)

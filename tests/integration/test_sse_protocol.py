@@ -1,7 +1,8 @@
 """An event stream after its head is sent (server/hub/handover.py, sse_protocol.py), against
 a real server: aiohttp lets go of the socket, the kernel drops a peer that stops
 acknowledging, keep-alive comments come from the hub's ring at SSE_PING_INTERVAL, and a
-stream the server ends is a complete chunked body followed by the socket's close."""
+stream the server ends is a complete chunked body followed by the socket's close, and one
+whose subscribing fails says so and ends."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import asyncio
 import socket
 import time
 from typing import Any
+
+import orjson
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from server.hub import sse_protocol
 from server.hub.hub import hub_key
@@ -70,4 +75,33 @@ async def test_a_stream_the_server_ends_is_a_whole_body_then_the_socket_closes(
             break
         await asyncio.sleep(0.02)
     assert hello["client_id"] not in hub.connections
+    response.close()
+
+
+async def test_a_stream_whose_subscribing_fails_ends_with_1011(
+    client: Any, alice: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis lost between the checks (before the 200) and the subscription: the stream says
+    why and ends; the hub forgets it."""
+    hub = client.app[hub_key]
+
+    async def redis_gone(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(hub, "subscribe", redis_gone)
+    response = await client.get(
+        "/realtime/events", params={"channels": unique()}, headers=alice.headers
+    )
+    assert response.status == 200
+    events = await sse_events(response, 2)
+    assert [event["event"] for event in events] == ["connected", "close"]
+    assert orjson.loads(events[1]["data"])["code"] == Close.INTERNAL
+    assert await asyncio.wait_for(response.content.read(), 5) == b""
+    client_id = orjson.loads(events[0]["data"])["client_id"]
+    for _ in range(100):
+        if client_id not in hub.connections:
+            break
+        await asyncio.sleep(0.02)
+    assert client_id not in hub.connections
+    assert any("subscribing failed" in record.message for record in caplog.records)
     response.close()

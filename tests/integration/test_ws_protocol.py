@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import struct
 import time
@@ -18,6 +19,7 @@ from aiohttp import WSMsgType
 
 from server.hub import ws_protocol
 from server.hub.hub import hub_key
+from server.hub.protocol import Close
 from tests.integration.test_realtime_channels import custom_client, subscribe, unique
 from tests.support.accounts import Account
 
@@ -282,3 +284,55 @@ async def test_a_message_in_fragments_is_one_message(client: Any, alice: Account
     reply = await raw.message()
     assert (reply["type"], reply["id"], reply["data"]) == ("pong", 5, "x" * 300)
     raw.close()
+
+
+async def test_messages_sent_just_before_the_client_goes_are_handled(
+    client: Any, alice: Account, bob: Account
+) -> None:
+    """Five publishes, then the client closes its socket without waiting: all five are
+    published (they were read before the socket ended)."""
+    channel = unique()
+    listener = await client.ws_connect("/realtime/ws", headers=bob.headers)
+    assert (await listener.receive_json(timeout=5))["type"] == "connected"
+    await subscribe(listener, channel)
+    raw = await RawClient.open(client, upgrade_request(client, alice))
+    assert (await raw.message())["type"] == "connected"
+    subscribe_frame = orjson.dumps({"type": "subscribe", "channel": channel, "id": 0})
+    publishes = [
+        orjson.dumps({"type": "publish", "channel": channel, "data": {"n": n}, "id": n})
+        for n in range(1, 6)
+    ]
+    raw.writer.write(b"".join(client_frame(frame) for frame in [subscribe_frame, *publishes]))
+    raw.close()  # FIN right behind the frames
+    got = []
+    async with asyncio.timeout(10):
+        while len(got) < 5:
+            frame = await listener.receive_json()
+            if frame["type"] == "publication":
+                got.append(frame["data"]["n"])
+    assert got == [1, 2, 3, 4, 5]
+    await listener.close()
+
+
+async def test_a_client_that_pings_without_reading_the_pongs_is_a_slow_consumer(
+    aiohttp_client: Any, settings: Any, alice: Account
+) -> None:
+    client = await custom_client(aiohttp_client, settings, SEND_QUEUE_BYTES=65536)
+    raw = await RawClient.open(client, upgrade_request(client, alice))
+    hello = await raw.message()
+    hub = client.app[hub_key]
+    connection = hub.connections[hello["client_id"]]
+    ping = client_frame(b"p" * 125, opcode=0x9)
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(20):
+            while connection.close_code is None:
+                raw.writer.write(ping * 100)
+                await raw.writer.drain()
+    assert connection.close_code == Close.SLOW_CONSUMER
+    raw.writer.transport.abort()
+
+
+async def test_head_is_not_a_way_in(client: Any, alice: Account) -> None:
+    for path in ("/realtime/ws", "/realtime/events?channels=public:x"):
+        response = await client.head(path, headers=alice.headers)
+        assert response.status == 405, path
