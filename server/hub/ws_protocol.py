@@ -1,13 +1,12 @@
 """A WebSocket once its upgrade is answered: the socket is taken from aiohttp.
 
-aiohttp answers the upgrade (handlers/realtime_ws.py); `hand_over` (ws_upgrade.py) then
+aiohttp answers the upgrade (handlers/realtime_ws.py); `hand_over` (handover.py) then
 gives the socket to a `WebSocketProtocol` of ours and aiohttp forgets it. Left with
 aiohttp, every open WebSocket would keep its request, its HTTP protocol and parser, its
 WebSocketResponse and a task waiting in the handler under the middlewares (~15 KB per
-connection, docs/SCALING.md).
-Here a connection is its transport, this protocol, aiohttp's frame reader (C, the same
-parser and checks as before) and the hub's Connection and Session; a task exists only while
-the client's messages are being handled.
+connection, docs/SCALING.md). Here a connection is its transport, this protocol, aiohttp's
+frame reader (C, the same parser and checks as before) and the hub's Connection and
+Session; a task exists only while the client's messages are being handled.
 
 Frames are handled as aiohttp's WebSocketResponse handled them: messages in order, one at a
 time (a message waits while the one before it is handled), those read before the client
@@ -60,7 +59,12 @@ def control_frame(opcode: int, payload: bytes = b"") -> bytes:
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    return control_frame(CLOSE, struct.pack("!H", code) + reason.encode()[:120])
+    return control_frame(CLOSE, struct.pack("!H", code) + close_reason(reason))
+
+
+def close_reason(reason: str) -> bytes:
+    """At most 120 bytes of UTF-8 (a control frame carries 125), never half a character."""
+    return reason.encode()[:120].decode(errors="ignore").encode()
 
 
 class Inbox(WebSocketDataQueue):
@@ -215,7 +219,7 @@ class WebSocketProtocol(SocketProtocol):
         self._close_sent = True
         if self._writer is not None:  # it closes too: no compressed message after this
             with contextlib.suppress(ConnectionError):
-                await self._writer.close(code, reason.encode()[:120])
+                await self._writer.close(code, close_reason(reason))
         else:
             self._write(close_frame(code, reason))
         self._end()
