@@ -41,7 +41,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """Refused before the upgrade with the JSON error envelope: 401 without valid
     credentials, 403 for a foreign Origin or an API key without the realtime scope, 400 for
     a request that is no WebSocket handshake. Once the upgrade is answered the socket is
-    handed over to the hub (server/hub/ws_upgrade.py, ws_protocol.py) and this handler returns."""
+    handed over to the hub (server/hub/handover.py, ws_protocol.py) and this handler returns."""
     settings = request.app[settings_key]
     principal = await authenticate(request)
     headers, compress, notakeover = handshake(request, settings.WS_COMPRESSION)

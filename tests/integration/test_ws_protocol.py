@@ -1,4 +1,4 @@
-"""A WebSocket after its upgrade (server/hub/ws_upgrade.py, ws_protocol.py), against a real
+"""A WebSocket after its upgrade (server/hub/handover.py, ws_protocol.py), against a real
 server: aiohttp lets go of the socket, frames sent with the upgrade request are not lost,
 messages are handled in order, both closing handshakes end with the right code, a client
 that never answers a close is dropped, hostile frames close with the code that says why,
