@@ -17,7 +17,7 @@ from handlers import openapi_streams
 from handlers.openapi import endpoint
 from handlers.realtime_ws import authenticate
 from server.auth.subscription_tokens import by_channel
-from server.hub.handover import hand_over
+from server.hub.handover import hand_over, send_head
 from server.hub.hub import Hub, hub_key
 from server.hub.position import parse_cursor
 from server.hub.session import Session
@@ -49,11 +49,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers=STREAM_HEADERS)
     response.enable_chunked_encoding()
     response.force_close()  # `Connection: close`: the socket ends with the stream
-    writer = await response.prepare(request)
-    assert writer is not None
-    await writer.drain()  # the head is on its way before the socket changes hands
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    transport = await send_head(request, response)
+    if transport is None:
         return response  # the client left meanwhile
     connection = SSEConnection(
         principal,

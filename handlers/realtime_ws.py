@@ -10,7 +10,7 @@ from handlers import openapi_streams
 from handlers.http import origin_allowed
 from handlers.openapi import endpoint
 from server.auth.authenticator import authenticator_key
-from server.hub.handover import hand_over, handshake
+from server.hub.handover import hand_over, handshake, send_head
 from server.hub.hub import hub_key
 from server.hub.protocol import message_types_key
 from server.hub.session import Session
@@ -47,11 +47,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     headers, compress, notakeover = handshake(request, settings.WS_COMPRESSION)
     response = web.StreamResponse(status=101, headers=headers)
     response.force_close()
-    writer = await response.prepare(request)
-    assert writer is not None
-    await writer.drain()  # the 101 is on its way before the socket changes hands
-    transport = request.transport
-    if transport is None or transport.is_closing():
+    transport = await send_head(request, response)
+    if transport is None:
         return response  # the client left meanwhile
     hub = request.app[hub_key]
     connection = WebSocketConnection(

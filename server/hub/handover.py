@@ -3,10 +3,11 @@ handshake's answer, and handing the socket over to a protocol of ours (socket_pr
 once a response's head is sent (a WebSocket's 101, an event stream's 200). aiohttp has no
 API for either (a response keeps its socket until the handler returns, then ends it), so
 they live here, pinned to aiohttp 3.14 (pyproject.toml) and held by
-tests/integration/test_ws_protocol.py and test_realtime_sse*.py."""
+tests/integration/test_ws_protocol.py and test_sse_protocol.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -25,6 +26,18 @@ def handshake(request: web.Request, compress: bool) -> tuple[CIMultiDict[str], i
     negotiation, without writing or taking anything."""
     headers, _, window, notakeover = web.WebSocketResponse(compress=compress)._handshake(request)
     return headers, window, notakeover
+
+
+async def send_head(request: web.Request, response: web.StreamResponse) -> asyncio.Transport | None:
+    """Send `response`'s head (a 101, an event stream's 200) at once, before the socket
+    changes hands: its transport, or None when the client left meanwhile."""
+    writer = await response.prepare(request)
+    assert writer is not None
+    await writer.drain()  # aiohttp holds a head back until the body's first write
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return None
+    return transport
 
 
 def hand_over(request: web.Request, protocol: SocketProtocol) -> None:

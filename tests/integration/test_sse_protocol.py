@@ -20,6 +20,7 @@ from server.hub.hub import hub_key
 from server.hub.protocol import Close
 from tests.integration.test_realtime_channels import custom_client, open_sse, sse_events, unique
 from tests.integration.test_realtime_sse import publish
+from tests.integration.test_ws_protocol import forgotten
 from tests.support.accounts import Account
 
 
@@ -70,11 +71,7 @@ async def test_a_stream_the_server_ends_is_a_whole_body_then_the_socket_closes(
     # The chunked body ends properly (aiohttp's client raises on a truncated one).
     assert await asyncio.wait_for(response.content.read(), 5) == b""
     hub = client.app[hub_key]
-    for _ in range(100):
-        if hello["client_id"] not in hub.connections:
-            break
-        await asyncio.sleep(0.02)
-    assert hello["client_id"] not in hub.connections
+    await forgotten(hub, hello["client_id"])
     response.close()
 
 
@@ -98,10 +95,6 @@ async def test_a_stream_whose_subscribing_fails_ends_with_1011(
     assert orjson.loads(events[1]["data"])["code"] == Close.INTERNAL
     assert await asyncio.wait_for(response.content.read(), 5) == b""
     client_id = orjson.loads(events[0]["data"])["client_id"]
-    for _ in range(100):
-        if client_id not in hub.connections:
-            break
-        await asyncio.sleep(0.02)
-    assert client_id not in hub.connections
+    await forgotten(hub, client_id)
     assert any("subscribing failed" in record.message for record in caplog.records)
     response.close()
